@@ -1,0 +1,4 @@
+//! tpmif v2 backend: serves TPM commands from any number of frontends.
+
+#![no_std]
+#![forbid(unsafe_code)]
