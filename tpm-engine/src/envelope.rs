@@ -54,8 +54,8 @@ pub fn capture(engine: &dyn TpmEngine) -> Result<Zeroizing<Vec<u8>>, StateError>
     }
     let mut w = Writer::new();
     w.bytes(MAGIC).u16(VERSION).u8(engine.family().code());
-    // At most three sections.
-    w.u8(sections.len() as u8);
+    // At most three sections, so the count fits a byte.
+    w.u8(u8::try_from(sections.len()).map_err(|_| StateError::Malformed)?);
     for (kind, blob) in &sections {
         w.u32(*kind as u32);
         w.sized_u32(blob).map_err(|_| StateError::Malformed)?;
@@ -129,7 +129,7 @@ mod tests {
 
     fn encode(family: u8, sections: &[(u32, &[u8])]) -> Vec<u8> {
         let mut w = Writer::new();
-        w.bytes(MAGIC).u16(VERSION).u8(family).u8(sections.len() as u8);
+        w.bytes(MAGIC).u16(VERSION).u8(family).u8(u8::try_from(sections.len()).unwrap());
         for (kind, blob) in sections {
             w.u32(*kind).sized_u32(blob).unwrap();
         }

@@ -235,9 +235,9 @@ impl Header {
     /// A complete 10-byte response carrying only `code` (every error response of
     /// both families has this shape).
     pub fn error_response(tag: u16, code: u32) -> Vec<u8> {
+        const SIZE: u32 = 10;
         let mut w = Writer::with_capacity(Self::LEN);
-        // LEN is a constant 10, which fits a u32.
-        w.u16(tag).u32(Self::LEN as u32).u32(code);
+        w.u16(tag).u32(SIZE).u32(code);
         w.into_vec()
     }
 }
