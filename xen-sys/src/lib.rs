@@ -45,3 +45,15 @@ pub const HYPERVISOR_VIRT_END: u64 = 0xFFFF_8800_0000_0000;
 pub const PAGE_SIZE: usize = 4096;
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: u32 = 12;
+
+// Constants xen.h writes with xen_mk_uint()/xen_mk_ulong(), which bindgen cannot
+// evaluate.
+
+/// The calling domain (xen.h DOMID_SELF).
+pub const DOMID_SELF: u16 = 0x7FF0;
+/// Device memory given with `iomem=` is owned by DOMID_IO (xen.h).
+pub const DOMID_IO: u16 = 0x7FF1;
+/// update_va_mapping: no TLB flush (xen.h UVMF_NONE).
+pub const UVMF_NONE: u64 = 0;
+/// update_va_mapping: flush the one entry (xen.h UVMF_INVLPG).
+pub const UVMF_INVLPG: u64 = 2;
