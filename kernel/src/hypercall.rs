@@ -160,6 +160,22 @@ evtchn_arg! {
     xen::evtchn_status => xen::EVTCHNOP_status,
 }
 
+/// A grant-table operation (grant_table.h) on an array of argument structs.
+///
+/// # Safety
+/// `T` must be the argument struct of `cmd`, and for mapping operations the host
+/// addresses must be reserved for foreign mappings (no Rust object lives there).
+pub(crate) unsafe fn grant_table_op<T>(cmd: u32, args: &mut [T]) -> XenResult<()> {
+    // SAFETY: forwarded from the caller; the slice lives for the duration of the call.
+    let r = unsafe {
+        call(
+            xen::__HYPERVISOR_grant_table_op,
+            &[u64::from(cmd), args.as_mut_ptr() as u64, args.len() as u64],
+        )
+    };
+    check(r).map(drop)
+}
+
 /// MMU_NORMAL_PT_UPDATE batch: writes page-table entries by machine address.
 ///
 /// # Safety

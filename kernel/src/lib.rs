@@ -26,6 +26,7 @@ pub mod cmdline;
 pub mod console;
 pub mod error;
 pub mod event;
+pub mod grant;
 pub mod hypercall;
 pub mod image;
 pub mod log;
