@@ -519,7 +519,10 @@ impl Tpm12 {
             SessionKind::Osap { entity_type: t, entity_value: v, shared_secret } => {
                 // The low byte is the entity type; the high byte selects ADIP
                 // encryption and must match too.
-                if *t & 0xFF != entity_type & 0xFF || *v != entity_value {
+                // Owner and SRK sessions ignore entityValue (Part 3 §18.2 actions 7–8).
+                let value_matters =
+                    !matches!(u8::try_from(entity_type & 0xFF), Ok(et::OWNER | et::SRK));
+                if *t & 0xFF != entity_type & 0xFF || (value_matters && *v != entity_value) {
                     return Err(TpmError::Authfail);
                 }
                 Ok(shared_secret.clone())
@@ -580,7 +583,7 @@ impl Tpm12 {
     /// high byte 0; AES is not offered: TPM_CAP_AUTH_ENCRYPT reports XOR only).
     pub(crate) fn adip_decrypt(
         &self,
-        cmd: &Cmd<'_>,
+        cmd: &mut Cmd<'_>,
         enc: &Digest20,
         use_odd: bool,
     ) -> TpmResult<Secret> {
@@ -594,6 +597,7 @@ impl Tpm12 {
         for ((o, e), p) in out.iter_mut().zip(enc.iter()).zip(pad.iter()) {
             *o = e ^ p;
         }
+        self.end_session_after(cmd, 0);
         Ok(secret(out))
     }
 
@@ -804,8 +808,3 @@ impl TpmEngine for Tpm12 {
         cmd::pcr::hash_end(self);
     }
 }
-
-/// The sizes every capability or NV check refers to.
-pub(crate) const PCR_COUNT: usize = NUM_PCRS;
-/// A zero digest.
-pub(crate) const ZERO_DIGEST: Digest20 = [0; DIGEST_SIZE];

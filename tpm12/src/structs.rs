@@ -499,19 +499,23 @@ impl StoredData {
 
     /// Writes the structure.
     pub fn write(&self, w: &mut Writer) {
-        self.write_without_enc(w);
+        self.write_head(w);
         write_sized(w, &self.enc_data);
     }
 
-    /// Writes everything but encData, whose digest TPM_SEALED_DATA.storedDigest
-    /// holds (Part 3 §10.1, action 9).
-    pub fn write_without_enc(&self, w: &mut Writer) {
+    fn write_head(&self, w: &mut Writer) {
         if self.v12 {
             w.u16(stag::STORED_DATA12).u16(self.et);
         } else {
             w.bytes(&STRUCT_VER_11);
         }
         write_sized(w, &self.seal_info);
+    }
+
+    /// Writes the structure with an empty encData: what TPM_SEALED_DATA.storedDigest
+    /// covers (Part 3 §10.1, action 9).
+    pub fn write_without_enc(&self, w: &mut Writer) {
+        self.write_head(w);
         w.u32(0);
     }
 
