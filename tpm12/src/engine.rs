@@ -13,7 +13,7 @@ use tpm_engine::{Dirty, Drbg, ExecContext, Family, StateError, StateKind, TpmEng
 use zeroize::Zeroizing;
 
 use crate::cmd;
-use crate::consts::{DIGEST_SIZE, NUM_PCRS, et, kh, ord, tag};
+use crate::consts::{et, kh, ord, tag};
 use crate::crypto::{self, Digest20, RsaKeyPair};
 use crate::error::{TpmError, TpmResult};
 use crate::state::{
