@@ -186,8 +186,10 @@ impl<D: BlockDevice, K: KeyKeeper> StateStore<D, K> {
 
     /// Reads the committed state: asks the manager for the key record, then opens the
     /// slot it names. Never returns an empty state: "nothing saved yet" is
-    /// [`Error::NeverSaved`] (after which saving is allowed), every other failure
-    /// leaves the store refusing to save until [`start_fresh`](Self::start_fresh).
+    /// [`Error::NeverSaved`], after which saving is allowed if the disk holds nothing
+    /// but blank slots or an uncommitted first save ([`Status::Fresh`]). Every other
+    /// failure leaves the store refusing to save until
+    /// [`start_fresh`](Self::start_fresh).
     pub fn load(&mut self) -> Result<Loaded, Error> {
         self.commit = Commit::Unknown { named: None };
         let geometry = Geometry::of(&self.disk)?;
@@ -196,8 +198,20 @@ impl<D: BlockDevice, K: KeyKeeper> StateStore<D, K> {
             Some(Ok(Some(record))) => record,
             Some(Err(e)) => return Err(e),
             None | Some(Ok(None)) => {
-                self.commit = Commit::Fresh { slot: 0 };
                 let slots = [self.inspect(&geometry, 0).0, self.inspect(&geometry, 1).0];
+                // A first boot may save at once if the disk holds nothing a save could
+                // destroy: blank slots, or the remains of a first save that never
+                // committed. Any other content (a later generation, a C vTPM state) is
+                // a state whose key the manager lost or that belongs to another vTPM
+                // (a wrong UUID?): only an explicit fresh start may overwrite it.
+                let unused = |s: &SlotState| match s {
+                    SlotState::Blank => true,
+                    SlotState::Sealed(summary) => summary.generation == 1,
+                    _ => false,
+                };
+                if slots.iter().all(unused) {
+                    self.commit = Commit::Fresh { slot: 0 };
+                }
                 return Err(Error::NeverSaved { slots });
             }
         };

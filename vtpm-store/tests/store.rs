@@ -297,6 +297,31 @@ fn never_saved_reports_what_the_disk_holds() {
 }
 
 #[test]
+fn never_saved_with_a_committed_looking_disk_needs_an_explicit_fresh_start() {
+    let mut w = World::started(27);
+    w.save(b"gen1").unwrap();
+    w.save(b"gen2").unwrap();
+    // The manager lost the entry, or this vTPM runs under the wrong UUID: the disk's
+    // state must not be overwritten silently.
+    w.store.keeper_mut().set_stored(None);
+    assert!(matches!(w.load(), Err(Error::NeverSaved { .. })));
+    assert_eq!(w.store.status(), Status::NotLoaded);
+    assert_eq!(w.save(b"x"), Err(Error::NotLoaded));
+    w.store.start_fresh();
+    assert_eq!(w.save(b"x"), Ok(Saved { generation: 1, slot: 0 }));
+}
+
+#[test]
+fn never_saved_with_a_c_vtpm_disk_needs_an_explicit_fresh_start() {
+    let w = World::started(28);
+    let mut image = vec![0x77; 64 * SECTOR];
+    image[..4].copy_from_slice(&1040u32.to_be_bytes());
+    let mut c_disk = w.with_image(image);
+    assert!(matches!(c_disk.load(), Err(Error::NeverSaved { .. })));
+    assert_eq!(c_disk.save(b"x"), Err(Error::NotLoaded));
+}
+
+#[test]
 fn fresh_start_after_a_failed_load_writes_the_unnamed_slot() {
     let mut w = World::started(26);
     w.save(b"gen1").unwrap();
