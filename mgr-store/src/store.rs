@@ -101,37 +101,12 @@ impl core::fmt::Debug for Keys {
     }
 }
 
-/// A heap sector buffer, zeroized on drop (node sectors hold keys once decrypted).
-struct SectorBuf(Box<[u8; SECTOR_SIZE]>);
-
-impl core::ops::Deref for SectorBuf {
-    type Target = [u8; SECTOR_SIZE];
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl core::ops::DerefMut for SectorBuf {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
-impl Drop for SectorBuf {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut *self.0);
-    }
-}
+/// A heap buffer for one raw sector. Raw sectors hold ciphertext or a root (no
+/// secrets), so it is not zeroized; decrypted bodies live in `Zeroizing` buffers.
+type SectorBuf = Box<[u8; SECTOR_SIZE]>;
 
 fn sector_buf() -> SectorBuf {
-    SectorBuf(Box::new([0u8; SECTOR_SIZE]))
-}
-
-/// A node being written back up the tree: gone, replaced, or split in two.
-enum Repl {
-    Zero,
-    One(Node),
-    Two(Node, Uuid, Node),
+    Box::new([0u8; SECTOR_SIZE])
 }
 
 /// A node on the path from the tree's root to a leaf.
@@ -179,42 +154,71 @@ fn child_bounds(
     (lo, hi)
 }
 
-/// A node after a change: empty, fits, or split in two halves.
-fn shape(node: Node, sector: u32) -> Result<Repl, Error> {
+/// Largest leaf item (uuid, flags, length, 64-byte key): the slack an even split
+/// into two nodes must leave so that each half fits.
+const MAX_ITEM: usize = 16 + 2 + 1 + 64;
+
+fn is_empty(node: &Node) -> bool {
     match node {
-        Node::Leaf(items) if items.is_empty() => Ok(Repl::Zero),
-        Node::Inner { ref children, .. } if children.is_empty() => Ok(Repl::Zero),
-        n if n.fits() => Ok(Repl::One(n)),
-        Node::Leaf(mut items) => {
-            // Split by bytes: the left half takes items until it holds half the total.
-            let sizes: Vec<usize> =
-                items.iter().map(|i| 19 + i.entry.key.as_bytes().len()).collect();
-            let total: usize = sizes.iter().sum();
-            let mut acc = 0;
-            let mut k = 0;
-            while k < sizes.len() && acc < total / 2 {
-                acc += sizes[k];
-                k += 1;
-            }
-            let k = k.clamp(1, items.len() - 1);
-            let right = items.split_off(k);
-            let sep = right.first().map(|i| i.uuid).ok_or(malformed(sector))?;
-            let (l, r) = (Node::Leaf(items), Node::Leaf(right));
-            if !l.fits() || !r.fits() {
-                return Err(malformed(sector));
-            }
-            Ok(Repl::Two(l, sep, r))
+        Node::Leaf(items) => items.is_empty(),
+        Node::Inner { children, .. } => children.is_empty(),
+    }
+}
+
+/// Splits `node` into `k` adjacent nodes of about equal size, returning them and the
+/// `k - 1` separators between them (for inner nodes the separators move up).
+fn split_even(node: Node, k: usize, sector: u32) -> Result<(Vec<Node>, Vec<Uuid>), Error> {
+    let n = match &node {
+        Node::Leaf(items) => items.len(),
+        Node::Inner { children, .. } => children.len(),
+    };
+    if k == 0 || n < k {
+        return Err(malformed(sector));
+    }
+    // Cut points: the first index whose prefix size reaches g/k of the total, kept
+    // at least one element apart.
+    let sizes: Vec<usize> = match &node {
+        Node::Leaf(items) => items.iter().map(|i| 19 + i.entry.key.as_bytes().len()).collect(),
+        Node::Inner { children, .. } => vec![36; children.len()],
+    };
+    let total: usize = sizes.iter().sum();
+    let mut cuts = Vec::with_capacity(k);
+    let (mut prefix, mut i) = (0usize, 0usize);
+    for g in 1..k {
+        let target = total * g / k;
+        while i < n && (prefix < target || i <= cuts.last().copied().unwrap_or(0)) {
+            prefix += sizes[i];
+            i += 1;
         }
-        Node::Inner { mut children, mut seps } => {
-            let m = children.len() / 2;
-            let right_children = children.split_off(m);
-            let right_seps = seps.split_off(m);
-            let sep = seps.pop().ok_or(malformed(sector))?;
-            let l = Node::Inner { children, seps };
-            let r = Node::Inner { children: right_children, seps: right_seps };
-            Ok(Repl::Two(l, sep, r))
+        cuts.push(i.min(n - (k - g)));
+    }
+    let mut nodes = Vec::with_capacity(k);
+    let mut seps = Vec::with_capacity(k - 1);
+    match node {
+        Node::Leaf(mut items) => {
+            for &cut in cuts.iter().rev() {
+                let tail = items.split_off(cut);
+                seps.push(tail.first().map(|i| i.uuid).ok_or(malformed(sector))?);
+                nodes.push(Node::Leaf(tail));
+            }
+            nodes.push(Node::Leaf(items));
+        }
+        Node::Inner { mut children, seps: mut inner_seps } => {
+            for &cut in cuts.iter().rev() {
+                let tail_children = children.split_off(cut);
+                let tail_seps = inner_seps.split_off(cut);
+                seps.push(inner_seps.pop().ok_or(malformed(sector))?);
+                nodes.push(Node::Inner { children: tail_children, seps: tail_seps });
+            }
+            nodes.push(Node::Inner { children, seps: inner_seps });
         }
     }
+    nodes.reverse();
+    seps.reverse();
+    if nodes.iter().any(|n| !n.fits() || is_empty(n)) {
+        return Err(malformed(sector));
+    }
+    Ok((nodes, seps))
 }
 
 /// `left` and `right` (adjacent, `sep` between them) as one node.
@@ -425,6 +429,29 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
             }
         }
         Ok(out)
+    }
+
+    /// Visits every entry in uuid order, keys included (export, verification). One
+    /// read per tree node.
+    pub fn for_each(&mut self, mut visit: impl FnMut(&Uuid, &Entry)) -> Result<(), Error> {
+        let height = self.root.height;
+        let mut stack: Vec<(ChildPtr, Option<Uuid>, Option<Uuid>, u8)> = Vec::new();
+        if let Some(tree) = self.root.tree {
+            stack.push((tree, None, None, 1));
+        }
+        while let Some((ptr, lower, upper, depth)) = stack.pop() {
+            match self.read_node(ptr, lower, upper, depth == height)? {
+                Node::Leaf(items) => items.iter().for_each(|i| visit(&i.uuid, &i.entry)),
+                Node::Inner { children, seps } => {
+                    // Depth is bounded by the height (read_node checks leaf depth).
+                    for (i, child) in children.iter().enumerate().rev() {
+                        let (lo, hi) = child_bounds(&seps, i, lower, upper);
+                        stack.push((*child, lo, hi, depth + 1));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Number of entries.
@@ -704,24 +731,13 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
         Ok(ChildPtr { sector, tag })
     }
 
-    fn write_repl(
-        &mut self,
-        txn: &mut Txn,
-        repl: Repl,
-    ) -> Result<Vec<(Option<Uuid>, ChildPtr)>, Error> {
-        Ok(match repl {
-            Repl::Zero => Vec::new(),
-            Repl::One(n) => vec![(None, self.write_node(txn, &n)?)],
-            Repl::Two(l, sep, r) => {
-                let l = self.write_node(txn, &l)?;
-                let r = self.write_node(txn, &r)?;
-                vec![(None, l), (Some(sep), r)]
-            }
-        })
-    }
-
     /// One change (insert, replace or delete `uuid`) as a copy-on-write sync.
     /// Returns whether anything changed.
+    ///
+    /// The changed leaf and every node above it are written to fresh sectors. A node
+    /// that overflows is first balanced with a sibling (B*-tree style: the two become
+    /// two nodes if they fit, else three), a node under a quarter full is merged with a
+    /// sibling when both fit in one: this keeps leaves about 80% full.
     fn apply(&mut self, uuid: &Uuid, change: Option<Entry>) -> Result<bool, Error> {
         self.prepare_write()?;
         let mut path = self.descend(uuid)?;
@@ -729,7 +745,7 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
         let mut entries = self.root.entries;
         let mut grows = false;
 
-        let leaf = match path.pop() {
+        let mut pending = match path.pop() {
             None => {
                 let Some(entry) = change else { return Ok(false) };
                 entries += 1;
@@ -763,7 +779,6 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
                 Node::Leaf(items)
             }
         };
-        let mut repl = shape(leaf, 0)?;
 
         // Copy the path upwards: each parent gets the new child pointer(s).
         while let Some(frame) = path.pop() {
@@ -772,85 +787,98 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
             let Node::Inner { mut children, mut seps } = frame.node else {
                 return Err(malformed(sector));
             };
-            let mut idx = frame.idx;
-            if let Repl::One(child) = &repl
-                && child.payload_size() < MERGE_BELOW
-                && children.len() > 1
-            {
+            let idx = frame.idx;
+            let size = pending.payload_size();
+            let over = size > NODE_PAYLOAD;
+            let under = size < MERGE_BELOW;
+            if is_empty(&pending) {
+                children.remove(idx);
+                if !seps.is_empty() {
+                    seps.remove(idx.saturating_sub(1).min(seps.len() - 1));
+                }
+            } else if (over || under) && children.len() > 1 {
                 let sib = if idx + 1 < children.len() { idx + 1 } else { idx - 1 };
                 let (li, ri) = (idx.min(sib), idx.max(sib));
                 let sep = *seps.get(li).ok_or(malformed(sector))?;
                 let (lo, hi) = child_bounds(&seps, sib, frame.lower, frame.upper);
                 let sib_ptr = *children.get(sib).ok_or(malformed(sector))?;
-                let sib_node = self.read_node(sib_ptr, lo, hi, matches!(child, Node::Leaf(_)))?;
-                let Repl::One(child) = core::mem::replace(&mut repl, Repl::Zero) else {
-                    return Err(malformed(sector));
-                };
-                let merged = if sib < idx {
-                    merge(sib_node, sep, child.clone(), sector)?
+                let sib_node = self.read_node(sib_ptr, lo, hi, matches!(pending, Node::Leaf(_)))?;
+                let total = size + sib_node.payload_size() + 16;
+                let k = if total <= NODE_PAYLOAD {
+                    1
+                } else if total <= 2 * NODE_PAYLOAD - 2 * MAX_ITEM {
+                    2
                 } else {
-                    merge(child.clone(), sep, sib_node, sector)?
+                    3
                 };
-                if merged.fits() {
+                if under && k > 1 {
+                    // Small, but the sibling is too full to merge with: leave both.
+                    *children.get_mut(idx).ok_or(malformed(sector))? =
+                        self.write_node(&mut txn, &pending)?;
+                } else {
+                    let combined = if sib < idx {
+                        merge(sib_node, sep, pending, sector)?
+                    } else {
+                        merge(pending, sep, sib_node, sector)?
+                    };
+                    let (nodes, new_seps) = split_even(combined, k, sector)?;
                     txn.freed.push(sib_ptr.sector);
-                    children.remove(ri);
-                    seps.remove(li);
-                    idx = li;
-                    repl = Repl::One(merged);
-                } else {
-                    repl = Repl::One(child);
-                }
-            }
-            let written = self.write_repl(&mut txn, repl)?;
-            match written.as_slice() {
-                [] => {
-                    children.remove(idx);
-                    if !seps.is_empty() {
-                        seps.remove(idx.saturating_sub(1).min(seps.len() - 1));
+                    let mut ptrs = Vec::with_capacity(k);
+                    for node in &nodes {
+                        ptrs.push(self.write_node(&mut txn, node)?);
                     }
+                    children.splice(li..=ri, ptrs);
+                    seps.splice(li..li + 1, new_seps);
                 }
-                [(_, one)] => *children.get_mut(idx).ok_or(malformed(sector))? = *one,
-                [(_, l), (Some(sep), r)] => {
-                    *children.get_mut(idx).ok_or(malformed(sector))? = *l;
-                    children.insert(idx + 1, *r);
-                    seps.insert(idx, *sep);
+            } else if over {
+                let (nodes, new_seps) = split_even(pending, 2, sector)?;
+                let mut ptrs = Vec::with_capacity(2);
+                for node in &nodes {
+                    ptrs.push(self.write_node(&mut txn, node)?);
                 }
-                _ => return Err(malformed(sector)),
+                children.splice(idx..=idx, ptrs);
+                seps.splice(idx..idx, new_seps);
+            } else {
+                *children.get_mut(idx).ok_or(malformed(sector))? =
+                    self.write_node(&mut txn, &pending)?;
             }
-            repl = shape(Node::Inner { children, seps }, sector)?;
+            pending = Node::Inner { children, seps };
         }
 
         // The new tree root.
-        let old_height = self.root.height;
-        let (tree, height) = match repl {
-            Repl::Zero => (None, 0),
-            Repl::One(Node::Inner { children, .. }) if children.len() == 1 => {
-                (children.first().copied(), old_height.saturating_sub(1))
+        let old_height = self.root.height.max(1);
+        let (tree, height) = match pending {
+            n if is_empty(&n) => (None, 0),
+            Node::Inner { children, .. } if children.len() == 1 => {
+                (children.first().copied(), old_height - 1)
             }
-            Repl::One(n) => (Some(self.write_node(&mut txn, &n)?), old_height.max(1)),
-            Repl::Two(l, sep, r) => {
+            n if n.fits() => (Some(self.write_node(&mut txn, &n)?), old_height),
+            n => {
                 if old_height >= MAX_HEIGHT {
                     return Err(Error::Full);
                 }
-                let l = self.write_node(&mut txn, &l)?;
-                let r = self.write_node(&mut txn, &r)?;
-                let root = Node::Inner { children: vec![l, r], seps: vec![sep] };
+                let (nodes, seps) = split_even(n, 2, 0)?;
+                let mut children = Vec::with_capacity(2);
+                for node in &nodes {
+                    children.push(self.write_node(&mut txn, node)?);
+                }
+                let root = Node::Inner { children, seps };
                 (Some(self.write_node(&mut txn, &root)?), old_height + 1)
             }
         };
 
         // Keep room for deletes and updates: a new entry may not take the last
-        // sectors, which a later copy-on-write path needs.
+        // sectors, which a later copy-on-write path (one new node per level, plus one
+        // for a split) needs.
         if grows {
             let used = self.root.bitmap.used() + txn.written;
             let used = used.saturating_sub(u32::try_from(txn.freed.len()).unwrap_or(u32::MAX));
             let free = self.root.bitmap.sectors().saturating_sub(used);
-            if free < 2 * (u32::from(height) + 1) {
+            if free < u32::from(height) + 1 {
                 return Err(Error::Full);
             }
         }
-        let change =
-            RootChange { tree, height, entries, sealed: None, counter: self.next_counter()? };
+        let change = RootChange { tree, height, entries, sealed: None, counter: self.next_counter()? };
         self.commit(txn, change)?;
         Ok(true)
     }
