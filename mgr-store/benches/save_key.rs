@@ -26,7 +26,7 @@ fn save_key(c: &mut Criterion) {
         )
         .expect("format");
         for n in 0..entries {
-            store.save(&uuid(n), &[n as u8; 52], 0).expect("fill");
+            store.save(&uuid(n), &[n.to_le_bytes()[0]; 52], 0).expect("fill");
         }
         // Sectors touched by one save (updating an existing entry).
         let before = store.io_stats();

@@ -88,7 +88,7 @@ impl Inspection {
                 _ => None,
             })
             .collect();
-        roots.sort_by(|a, b| b.seq.cmp(&a.seq));
+        roots.sort_by_key(|r| core::cmp::Reverse(r.seq));
         let mut blobs: Vec<&[u8]> = Vec::new();
         for r in roots {
             if !blobs.contains(&r.sealed_blob.as_slice()) {

@@ -51,7 +51,7 @@ pub const C_VTPMMGR_MAGIC: [u8; 12] = *b"TPM\xfeMGR\xddDOM\0";
 /// Number of root slots (sectors 0 and 1).
 pub const ROOT_SLOTS: u32 = 2;
 /// Largest image the bitmap can describe: 16384 sectors (64 MiB).
-pub const MAX_SECTORS: u32 = 8 * BITMAP_LEN as u32;
+pub const MAX_SECTORS: u32 = 8 * 2048;
 /// Smallest image: two roots and one node.
 pub const MIN_SECTORS: u32 = 3;
 /// The C vtpmmgr's image size, and the default: 512 sectors (2 MiB).
@@ -66,7 +66,7 @@ pub const MAX_HEIGHT: u8 = 8;
 pub(crate) const ROOT_MAC_OFFSET: usize = 4064;
 const BLOB_OFFSET: usize = 64;
 const BITMAP_OFFSET: usize = BLOB_OFFSET + MAX_SEALED_BLOB;
-const BITMAP_LEN: usize = 2048;
+const BITMAP_LEN: usize = MAX_SECTORS as usize / 8;
 
 pub(crate) const NODE_TAG_LEN: usize = 32;
 /// Plaintext body of a node sector.
@@ -405,7 +405,8 @@ impl Root {
             Bitmap { bits: b[BITMAP_OFFSET..BITMAP_OFFSET + bitmap_len].to_vec(), sectors };
         // Bits past the last sector must be clear, the root slots always marked, the
         // tree's root node marked.
-        let tail_clear = (sectors..bitmap.bits.len() as u32 * 8).all(|s| !bitmap.get(s));
+        let bits_end = u32::try_from(bitmap.bits.len() * 8).unwrap_or(u32::MAX);
+        let tail_clear = (sectors..bits_end).all(|s| !bitmap.get(s));
         if !tail_clear
             || !(0..ROOT_SLOTS).all(|s| bitmap.get(s))
             || (height != 0 && !bitmap.get(tree_sector))

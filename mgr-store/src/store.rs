@@ -748,7 +748,7 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
         let mut pending = match path.pop() {
             None => {
                 let Some(entry) = change else { return Ok(false) };
-                entries += 1;
+                entries = entries.saturating_add(1);
                 grows = true;
                 Node::Leaf(vec![Item { uuid: *uuid, entry }])
             }
@@ -767,12 +767,12 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
                     }
                     (Err(i), Some(entry)) => {
                         items.insert(i, Item { uuid: *uuid, entry });
-                        entries += 1;
+                        entries = entries.saturating_add(1);
                         grows = true;
                     }
                     (Ok(i), None) => {
                         items.remove(i);
-                        entries -= 1;
+                        entries = entries.saturating_sub(1);
                     }
                     (Err(_), None) => return Ok(false),
                 }
@@ -878,7 +878,8 @@ impl<D: BlockDevice, C: MonotonicCounter> Store<D, C> {
                 return Err(Error::Full);
             }
         }
-        let change = RootChange { tree, height, entries, sealed: None, counter: self.next_counter()? };
+        let change =
+            RootChange { tree, height, entries, sealed: None, counter: self.next_counter()? };
         self.commit(txn, change)?;
         Ok(true)
     }

@@ -43,7 +43,10 @@ fn hundred_thousand_vtpms_with_logarithmic_updates() {
     let report = store.check().unwrap();
     println!(
         "100,000 vTPMs: height {}, {} nodes, {} free of {} sectors",
-        report.height, report.nodes, report.free_sectors, store.sector_count()
+        report.height,
+        report.nodes,
+        report.free_sectors,
+        store.sector_count()
     );
     assert_eq!(report.entries, 100_000);
     assert_eq!(report.height, 3);

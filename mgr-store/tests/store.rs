@@ -177,7 +177,10 @@ fn crash_before_counter_increment_is_completed_at_open() {
     store.save(&uuid(1), &hashkey(1, 0), 0).unwrap();
     counter.fail_increment(true);
 
-    assert_eq!(store.save(&uuid(2), &hashkey(2, 0), 0), Err(Error::Counter(mgr_store::CounterError(0x102))));
+    assert_eq!(
+        store.save(&uuid(2), &hashkey(2, 0), 0),
+        Err(Error::Counter(mgr_store::CounterError(0x102)))
+    );
     let c = counter.value();
     drop(store);
     counter.fail_increment(false);
@@ -300,13 +303,20 @@ fn inspect_reports_roots_without_the_secret() {
 #[test]
 fn sealed_blob_too_large_is_refused() {
     let disk = FakeDisk::new(16);
-    let r = Store::format(disk, FakeCounter::new(0), &secret(), &[0; 1025], FormatOptions::default());
+    let r =
+        Store::format(disk, FakeCounter::new(0), &secret(), &[0; 1025], FormatOptions::default());
     assert_eq!(r.err(), Some(Error::SealedBlobTooLarge));
 }
 
 #[test]
 fn tiny_device_is_refused() {
-    let r = Store::format(FakeDisk::new(2), FakeCounter::new(0), &secret(), BLOB, FormatOptions::default());
+    let r = Store::format(
+        FakeDisk::new(2),
+        FakeCounter::new(0),
+        &secret(),
+        BLOB,
+        FormatOptions::default(),
+    );
     assert_eq!(r.err(), Some(Error::DeviceTooSmall));
 }
 

@@ -26,7 +26,7 @@ pub fn uuid(n: u64) -> Uuid {
 
 /// A 52-byte hashkey (SHA-1 ‖ AES-256 key, specs §8) derived from `n` and `version`.
 pub fn hashkey(n: u64, version: u8) -> Vec<u8> {
-    (0..52u8).map(|i| i ^ (n as u8) ^ version.wrapping_mul(31)).collect()
+    (0..52u8).map(|i| i ^ n.to_le_bytes()[0] ^ version.wrapping_mul(31)).collect()
 }
 
 pub fn format(sectors: usize) -> (TestStore, FakeDisk, FakeCounter) {
