@@ -392,11 +392,26 @@ pub fn fuzz_open(data: &[u8]) {
 pub fn fuzz_sealed(data: &[u8]) {
     let secret = RootSecret::new(FUZZ_SECRET);
     let mut image = fuzz_image(data);
+    let sectors = image.len() / SECTOR_SIZE;
     for slot in 0..ROOT_SLOTS as usize {
-        let at = slot * SECTOR_SIZE;
-        image[at..at + 8].copy_from_slice(&crate::layout::MAGIC);
-        image[at + 8..at + 10].copy_from_slice(&crate::layout::VERSION.to_be_bytes());
-        image[at + 10] = u8::try_from(slot).unwrap_or(0);
+        // Make the root's framing valid and leave the interesting fields (height,
+        // sequence, counter, entries, tree pointer, bitmap bits, blob) to the fuzzer.
+        let root = &mut image[slot * SECTOR_SIZE..(slot + 1) * SECTOR_SIZE];
+        root[0..8].copy_from_slice(&crate::layout::MAGIC);
+        root[8..10].copy_from_slice(&crate::layout::VERSION.to_be_bytes());
+        root[10] = u8::try_from(slot).unwrap_or(0);
+        root[11] %= 4;
+        root[12..16].copy_from_slice(&u32::try_from(sectors).unwrap_or(0).to_be_bytes());
+        let blob_len = u16::from_be_bytes([root[44], root[45]]) % 64;
+        root[44..46].copy_from_slice(&blob_len.to_be_bytes());
+        root[46..48].fill(0);
+        root[64 + usize::from(blob_len)..1088].fill(0);
+        root[1088] |= 0b11;
+        let bitmap_len = sectors.div_ceil(8);
+        if sectors % 8 != 0 {
+            root[1088 + bitmap_len - 1] &= (1u8 << (sectors % 8)) - 1;
+        }
+        root[1088 + bitmap_len..].fill(0);
     }
     seal_image(&secret, &mut image, 1);
     exercise(image, &secret);
