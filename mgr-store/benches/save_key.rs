@@ -1,10 +1,11 @@
 //! Criterion: SAVEHASHKEY latency (one `Store::save` = one full sync) with 10, 1,000
-//! and 100,000 entries, on an in-memory disk (so the time is the store's own work:
-//! tree path, sealing, bitmap, root), plus the sectors one save reads and writes.
+//! and 100,000 entries, on the fake disk (in memory, flush = copy the written sectors
+//! to the durable image), so the time is the store's own work: tree path, sealing,
+//! bitmap, root. Also prints the sectors one save reads and writes.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use mgr_store::testing::FakeCounter;
-use mgr_store::{FormatOptions, MemDisk, RootSecret, Store, Uuid};
+use mgr_store::testing::{FakeCounter, FakeDisk};
+use mgr_store::{FormatOptions, RootSecret, Store, Uuid};
 
 fn uuid(n: u64) -> Uuid {
     let mut u = [0u8; 16];
@@ -18,7 +19,7 @@ fn save_key(c: &mut Criterion) {
     let mut group = c.benchmark_group("save_key");
     for (entries, sectors) in [(10u64, 512usize), (1_000, 512), (100_000, 4096)] {
         let mut store = Store::format(
-            MemDisk::new(sectors),
+            FakeDisk::new(sectors),
             FakeCounter::new(0),
             &secret,
             b"sealed",

@@ -17,7 +17,7 @@
 //!   image is refused.
 //!
 //! The device and the counter are traits ([`BlockDevice`], [`MonotonicCounter`]); the
-//! `test-utils` feature adds fakes of both in [`testing`]. docs/manager-disk.md describes
+//! `test-utils` feature adds fakes of both in `testing`. docs/manager-disk.md describes
 //! the format, the sync and rollback protocols and the measured capacity.
 
 #![no_std]

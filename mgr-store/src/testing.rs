@@ -408,7 +408,7 @@ pub fn fuzz_sealed(data: &[u8]) {
         root[64 + usize::from(blob_len)..1088].fill(0);
         root[1088] |= 0b11;
         let bitmap_len = sectors.div_ceil(8);
-        if sectors % 8 != 0 {
+        if !sectors.is_multiple_of(8) {
             root[1088 + bitmap_len - 1] &= (1u8 << (sectors % 8)) - 1;
         }
         root[1088 + bitmap_len..].fill(0);

@@ -8,7 +8,7 @@
 //! hostile: sizes are checked against the caller's buffer, every wait has a deadline, and
 //! no register value can make the driver panic or spin forever.
 //!
-//! The `test-utils` feature adds [`model`], a register-level TIS model with a pluggable
+//! The `test-utils` feature adds `model`, a register-level TIS model with a pluggable
 //! TPM behind it, used by this crate's tests and by the manager image's tests.
 //!
 //! See docs/tpm-tis.md for the protocol walk-through.
