@@ -304,9 +304,24 @@ impl Bitmap {
         self.bits.iter().map(|b| b.count_ones()).sum()
     }
 
-    /// The first sector at or after `from` that is free here and in `also`.
+    /// The first sector at or after `from` that is free here and in `also` (skips
+    /// whole bytes of used sectors).
     pub(crate) fn first_free(&self, also: &Bitmap, from: u32) -> Option<u32> {
-        (from.max(ROOT_SLOTS)..self.sectors).find(|&s| !self.get(s) && !also.get(s))
+        let mut s = from.max(ROOT_SLOTS);
+        while s < self.sectors {
+            let byte = usize::try_from(s / 8).ok()?;
+            let used = self.bits.get(byte).copied().unwrap_or(0xFF)
+                | also.bits.get(byte).copied().unwrap_or(0xFF);
+            if used == 0xFF {
+                s = (s / 8 + 1) * 8;
+                continue;
+            }
+            if used & (1 << (s % 8)) == 0 {
+                return Some(s);
+            }
+            s += 1;
+        }
+        None
     }
 }
 
@@ -479,6 +494,22 @@ mod tests {
 
         let body = [0u8; NODE_BODY];
         assert_eq!(Node::decode(&body), None, "empty");
+    }
+
+    #[test]
+    fn first_free_skips_used_bytes_and_respects_both_maps() {
+        let mut a = Bitmap::new(40);
+        let mut b = Bitmap::new(40);
+        for s in 2..20 {
+            a.set(s, true);
+        }
+        b.set(20, true);
+        assert_eq!(a.first_free(&b, 0), Some(21));
+        assert_eq!(a.first_free(&b, 30), Some(30));
+        for s in 21..40 {
+            a.set(s, true);
+        }
+        assert_eq!(a.first_free(&b, 0), None);
     }
 
     #[test]
