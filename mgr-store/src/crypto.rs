@@ -64,6 +64,12 @@ pub(crate) struct Keys {
     mac: Zeroizing<[u8; 32]>,
 }
 
+impl core::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
 const LABEL_ENC: &[u8; 32] = b"mgr-store v1 sector encryption\0\0";
 const LABEL_MAC: &[u8; 32] = b"mgr-store v1 sector authenticate";
 const DOMAIN_NODE: &[u8; 17] = b"mgr-store v1 node";

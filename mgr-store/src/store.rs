@@ -95,12 +95,6 @@ pub struct Store<D, C> {
     stats: IoStats,
 }
 
-impl core::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Keys(..)")
-    }
-}
-
 /// A heap buffer for one raw sector. Raw sectors hold ciphertext or a root (no
 /// secrets), so it is not zeroized; decrypted bodies live in `Zeroizing` buffers.
 type SectorBuf = Box<[u8; SECTOR_SIZE]>;
