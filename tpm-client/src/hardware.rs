@@ -11,7 +11,7 @@ use crate::blob::Body;
 use crate::frame;
 use crate::tpm2::Tpm2Client;
 use crate::tpm2::wire::{cap, cc, st};
-use crate::tpm12::{self, Tpm12Client};
+use crate::tpm12::{self, CounterRef, Tpm12Client};
 use crate::{Config, Error, Malformed, PcrSelection, SealedRoot, Transport};
 
 /// Length of the root secret.
@@ -25,6 +25,7 @@ const PAYLOAD_LEN: usize = SECRET_LEN + 1 + 4;
 /// Counter kinds in the payload.
 const COUNTER_NV_INDEX: u8 = 1;
 const COUNTER_TPM12: u8 = 2;
+const COUNTER_TPM12_NV: u8 = 3;
 
 /// A hardware monotonic counter (what `mgr-store` binds its root to).
 pub trait MonotonicCounter {
@@ -125,8 +126,10 @@ impl<T: Transport> HardwareTpm<T> {
                 Ok(SealedRoot { family: Family::Tpm20, locality, pcrs, body: Body::Tpm2(sealed) })
             }
             Self::Tpm12(client) => {
-                let id = client.counter_id()?;
-                write_counter(counter, COUNTER_TPM12, id);
+                match client.counter_ref()? {
+                    CounterRef::Monotonic(id) => write_counter(counter, COUNTER_TPM12, id),
+                    CounterRef::Nv(index) => write_counter(counter, COUNTER_TPM12_NV, index),
+                }
                 let locality = client.locality();
                 let values = match values {
                     None => pcrs
@@ -161,11 +164,12 @@ impl<T: Transport> HardwareTpm<T> {
             }
             (Self::Tpm12(client), Body::Tpm12(stored)) => {
                 let payload = client.unseal(stored)?;
-                let (kind, id) = read_payload_counter(&payload)?;
-                if kind != COUNTER_TPM12 {
-                    return Err(Error::CounterMismatch { sealed: id, current: id });
-                }
-                client.adopt_counter(id)?;
+                let counter = match read_payload_counter(&payload)? {
+                    (COUNTER_TPM12, id) => CounterRef::Monotonic(id),
+                    (COUNTER_TPM12_NV, index) => CounterRef::Nv(index),
+                    (_, id) => return Err(Error::CounterMismatch { sealed: id, current: id }),
+                };
+                client.adopt_counter(counter)?;
                 payload
             }
             _ => return Err(Error::WrongFamily { blob: sealed.family, tpm: family }),
@@ -182,7 +186,7 @@ impl<T: Transport> HardwareTpm<T> {
         match self {
             Self::Tpm2(client) => client.ensure_counter()?,
             Self::Tpm12(client) => {
-                client.counter_id()?;
+                client.counter_ref()?;
             }
         }
         Ok(Counter { tpm: self })

@@ -80,12 +80,41 @@ pub fn response(tag: u16, code: u32, body: &[u8]) -> Vec<u8> {
     w.into_vec()
 }
 
+/// The answers of a healthy, started TPM 2.0 to what [`HardwareTpm::detect`] sends: the
+/// family probe, the Startup check (TPM2_GetCapability twice), 32 random bytes for the
+/// nonce generator, and "RSA is implemented".
+pub fn tpm2_detection_script() -> Vec<Vec<u8>> {
+    let mut properties = Writer::new();
+    properties.u8(0).u32(6).u32(1).u32(0x129).u32(100);
+    let mut random = Writer::new();
+    random.u16(32).bytes(&[0x33; 32]);
+    let mut algs = Writer::new();
+    algs.u8(0).u32(0).u32(1).u16(1).u32(9);
+    let no_sessions = 0x8001;
+    alloc::vec![
+        response(no_sessions, 0, properties.as_slice()),
+        response(no_sessions, 0, properties.as_slice()),
+        response(no_sessions, 0, random.as_slice()),
+        response(no_sessions, 0, algs.as_slice()),
+    ]
+}
+
 /// Drives every operation of the client against a TPM whose responses come from
-/// `data` (see [`ScriptedTransport::from_chunks`]), and parses `data` as a sealed root.
-/// Whatever the bytes, nothing may panic; this is the fuzz target's body.
+/// `data` and parses `data` as a sealed root; whatever the bytes, nothing may panic.
+/// This is the fuzz target's body. An odd first byte puts the answers of a healthy
+/// TPM 2.0's detection ([`tpm2_detection_script`]) before the responses cut from the
+/// rest (see [`ScriptedTransport::from_chunks`]), so the fuzzer starts past detection.
 pub fn exercise_hostile_tpm(data: &[u8]) {
     let _ = SealedRoot::from_bytes(data);
-    let transport = ScriptedTransport::from_chunks(data);
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut transport = ScriptedTransport::from_chunks(rest);
+    if mode & 1 == 1 {
+        let mut script: VecDeque<Vec<u8>> = tpm2_detection_script().into();
+        script.append(&mut transport.responses);
+        transport.responses = script;
+    }
     let Ok(mut tpm) = HardwareTpm::detect(transport, Config::default()) else {
         return;
     };

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Kind, StateDir, Swtpm, SwtpmTransport};
-use tpm_client::tpm12::Tpm12Client;
+use tpm_client::tpm12::{CounterRef, NV_COUNTER_INDEX, Tpm12Client};
 use tpm_client::{
     Config, Error, Family, HardwareTpm, MAX_SEALED_ROOT, MonotonicCounter, PcrSelection, PcrValue,
     SealedRoot,
@@ -128,11 +128,11 @@ fn counter_is_created_once() {
     let (_dir, swtpm) = owned("t12-counter");
     let first = {
         let mut tpm = detect(&swtpm, config("text:owner", "text:srk"));
-        let id = client(&mut tpm).counter_id().unwrap();
+        let id = client(&mut tpm).counter_ref().unwrap();
         (id, tpm.read().unwrap())
     };
     let mut tpm = detect(&swtpm, config("text:owner", "text:srk"));
-    assert_eq!(client(&mut tpm).counter_id().unwrap(), first.0);
+    assert_eq!(client(&mut tpm).counter_ref().unwrap(), first.0);
     assert_eq!(tpm.read().unwrap(), first.1);
 }
 
@@ -174,4 +174,38 @@ fn sealed_root_of_the_other_family_is_refused() {
         matches!(err, Error::WrongFamily { blob: Family::Tpm20, tpm: Family::Tpm12 }),
         "{err:?}"
     );
+}
+
+#[test]
+fn nv_area_is_the_counter_when_no_monotonic_counter_is_left() {
+    let (dir, swtpm) = owned("t12-nv-counter");
+    let bytes = {
+        let mut tpm = detect(&swtpm, config("text:owner", "text:srk"));
+        // Fill every counter slot the TPM has (at least four, Part 1 §17).
+        let mut created = 0;
+        loop {
+            match client(&mut tpm).create_foreign_counter(*b"othr") {
+                Ok(_) => created += 1,
+                Err(Error::Tpm { rc: 0x15, .. }) => break,
+                Err(e) => panic!("{e:?}"),
+            }
+            assert!(created < 64, "the TPM never runs out of counters");
+        }
+        assert!(created >= 4);
+        assert_eq!(client(&mut tpm).counter_ref().unwrap(), CounterRef::Nv(NV_COUNTER_INDEX));
+        let sealed = tpm.seal_root(&SECRET, pcrs("7")).unwrap();
+        assert_eq!(tpm.read().unwrap(), 0);
+        assert_eq!(tpm.increment().unwrap(), 1);
+        assert_eq!(tpm.increment().unwrap(), 2);
+        sealed.to_bytes()
+    };
+    swtpm.stop();
+
+    let swtpm = Swtpm::start(&dir, Kind::Tpm12, true);
+    let mut tpm = detect(&swtpm, config("text:owner", "text:srk"));
+    let sealed = SealedRoot::from_bytes(&bytes).unwrap();
+    assert_eq!(*tpm.unseal_root(&sealed).unwrap(), SECRET);
+    assert_eq!(client(&mut tpm).counter_ref().unwrap(), CounterRef::Nv(NV_COUNTER_INDEX));
+    assert_eq!(tpm.read().unwrap(), 2);
+    assert_eq!(tpm.increment().unwrap(), 3);
 }

@@ -35,6 +35,22 @@ use wire::{DIGEST_LEN, RsaPublic, ord, rc, tag};
 /// The label of the manager's monotonic counter (TPM_CreateCounter's 4-byte label).
 pub const COUNTER_LABEL: [u8; 4] = *b"XVTM";
 
+/// The NV index holding the rollback counter on a TPM that has no monotonic counter
+/// left (TPM_NV_INDEX: no T/P/U/D bit, purview 0; not one of the indices Part 2 §19.1.2
+/// reserves).
+pub const NV_COUNTER_INDEX: u32 = 0x0000_C1C1;
+
+/// Where the manager's rollback counter lives on a TPM 1.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterRef {
+    /// A monotonic counter (TPM_CreateCounter), by its countID.
+    Monotonic(u32),
+    /// An 8-byte NV area written with owner authorisation, used only when the TPM cannot
+    /// create a counter. It is monotonic only as long as nobody with the owner's
+    /// authorisation (or anybody, on a TPM whose nvLocked flag is clear) writes it.
+    Nv(u32),
+}
+
 /// The usage authorisation of the sealed root: the well-known value. Unsealing needs the
 /// SRK's authorisation, the PCRs and the locality; a second secret would live next to
 /// the first in the manager's configuration and add nothing.
@@ -62,7 +78,7 @@ pub struct Tpm12Client<T: Transport> {
     srk_auth: Auth,
     locality: u8,
     /// The manager's counter, once found or created.
-    counter: Option<u32>,
+    counter: Option<CounterRef>,
     /// Source of nonces and OAEP padding, seeded from the TPM.
     rng: Drbg,
 }
@@ -196,11 +212,13 @@ impl<T: Transport> Tpm12Client<T> {
         Ok(secret)
     }
 
-    /// The manager's counter: the one already found, else the only counter labelled
-    /// [`COUNTER_LABEL`], else a new one (TPM_CreateCounter with owner authorisation).
-    pub fn counter_id(&mut self) -> Result<u32, T::Error> {
-        if let Some(id) = self.counter {
-            return Ok(id);
+    /// The manager's counter: the one already found, else the only monotonic counter
+    /// labelled [`COUNTER_LABEL`], else the NV area at [`NV_COUNTER_INDEX`] if defined,
+    /// else a new monotonic counter (TPM_CreateCounter with owner authorisation) or, if
+    /// the TPM has none left, a new NV area.
+    pub fn counter_ref(&mut self) -> Result<CounterRef, T::Error> {
+        if let Some(counter) = self.counter {
+            return Ok(counter);
         }
         let mut found = None;
         for id in self.counter_handles()? {
@@ -211,40 +229,71 @@ impl<T: Transport> Tpm12Client<T> {
                 found = Some(id);
             }
         }
-        let id = match found {
-            Some(id) => id,
-            None => self.create_counter()?,
+        let counter = match found {
+            Some(id) => CounterRef::Monotonic(id),
+            None if self.nv_counter_defined()? => CounterRef::Nv(NV_COUNTER_INDEX),
+            None => match self.create_counter(COUNTER_LABEL) {
+                Ok(id) => CounterRef::Monotonic(id),
+                Err(Error::Tpm { rc: rc::RESOURCES | rc::NOSPACE | rc::BAD_ORDINAL, .. }) => {
+                    self.define_nv_counter()?;
+                    CounterRef::Nv(NV_COUNTER_INDEX)
+                }
+                Err(e) => return Err(e),
+            },
         };
-        self.counter = Some(id);
-        Ok(id)
+        self.counter = Some(counter);
+        Ok(counter)
     }
 
-    /// Uses counter `id` from now on (the one a sealed root names), if no other counter
-    /// is in use yet; fails if another one is.
-    pub(crate) fn adopt_counter(&mut self, id: u32) -> Result<(), T::Error> {
-        match self.counter {
-            Some(current) if current != id => Err(Error::CounterMismatch { sealed: id, current }),
-            _ => {
-                if self.read_counter(id)?.label != COUNTER_LABEL {
-                    return Err(Error::CounterMismatch { sealed: id, current: id });
-                }
-                self.counter = Some(id);
-                Ok(())
-            }
+    /// Uses `counter` from now on (the one a sealed root names), if no other counter is
+    /// in use yet and it is the manager's; fails otherwise.
+    pub(crate) fn adopt_counter(&mut self, counter: CounterRef) -> Result<(), T::Error> {
+        let handle = |c: CounterRef| match c {
+            CounterRef::Monotonic(id) | CounterRef::Nv(id) => id,
+        };
+        if let Some(current) = self.counter
+            && current != counter
+        {
+            return Err(Error::CounterMismatch {
+                sealed: handle(counter),
+                current: handle(current),
+            });
+        }
+        let ours = match counter {
+            CounterRef::Monotonic(id) => self.read_counter(id)?.label == COUNTER_LABEL,
+            CounterRef::Nv(index) => index == NV_COUNTER_INDEX && self.nv_counter_defined()?,
+        };
+        if !ours {
+            let id = handle(counter);
+            return Err(Error::CounterMismatch { sealed: id, current: id });
+        }
+        self.counter = Some(counter);
+        Ok(())
+    }
+
+    /// The counter's value (TPM_ReadCounter, or TPM_NV_ReadValue).
+    pub fn counter_read(&mut self) -> Result<u64, T::Error> {
+        match self.counter_ref()? {
+            CounterRef::Monotonic(id) => Ok(u64::from(self.read_counter(id)?.value)),
+            CounterRef::Nv(index) => self.nv_read(index),
         }
     }
 
-    /// The counter's value (TPM_ReadCounter).
-    pub fn counter_read(&mut self) -> Result<u64, T::Error> {
-        let id = self.counter_id()?;
-        Ok(u64::from(self.read_counter(id)?.value))
-    }
-
-    /// Increments the counter (TPM_IncrementCounter) and returns its new value. A TPM
-    /// 1.2 increments only one counter per boot cycle (Part 1 §17): if another one was
-    /// incremented since TPM_Startup this fails with TPM_BAD_COUNTER.
+    /// Increments the counter and returns its new value. A TPM 1.2 increments only one
+    /// monotonic counter per boot cycle (Part 1 §17): if another one was incremented
+    /// since TPM_Startup this fails with TPM_BAD_COUNTER.
     pub fn counter_increment(&mut self) -> Result<u64, T::Error> {
-        let id = self.counter_id()?;
+        let id = match self.counter_ref()? {
+            CounterRef::Monotonic(id) => id,
+            CounterRef::Nv(index) => {
+                let next = self
+                    .nv_read(index)?
+                    .checked_add(1)
+                    .ok_or(Error::malformed(ord::NV_READ_VALUE, Malformed::UnexpectedValue))?;
+                self.nv_write(index, next)?;
+                return Ok(next);
+            }
+        };
         let owner = self.owner_auth.clone();
         let mut session = self.oiap(&owner)?;
         let out =
@@ -257,6 +306,82 @@ impl<T: Transport> Tpm12Client<T> {
             return Err(Error::malformed(ord::INCREMENT_COUNTER, Malformed::UnexpectedValue));
         }
         Ok(u64::from(value.value))
+    }
+
+    /// Creates a monotonic counter with another label, to fill the TPM's counters in
+    /// tests of the NV fallback.
+    #[cfg(feature = "test-utils")]
+    pub fn create_foreign_counter(&mut self, label: [u8; 4]) -> Result<u32, T::Error> {
+        self.create_counter(label)
+    }
+
+    /// Whether the NV counter area is defined (TPM_GetCapability(TPM_CAP_NV_INDEX)); an
+    /// area at that index that is not exactly the one this client defines is refused.
+    fn nv_counter_defined(&mut self) -> Result<bool, T::Error> {
+        let mut params = Writer::with_capacity(12);
+        params.u32(wire::CAP_NV_INDEX).u32(4).u32(NV_COUNTER_INDEX);
+        let response = match self.call(ord::GET_CAPABILITY, params.as_slice()) {
+            Ok(response) => response,
+            Err(Error::Tpm { rc: rc::BADINDEX, .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let mut r = Reader::new(response.body());
+        let matches = (|| -> core::result::Result<_, Malformed> {
+            let mut public = Reader::new(r.sized_u32(256)?);
+            r.finish()?;
+            let matches = wire::nv_data_public_matches(&mut public, NV_COUNTER_INDEX, 8)?;
+            public.finish()?;
+            Ok(matches)
+        })()
+        .map_err(|e| Error::malformed(ord::GET_CAPABILITY, e))?;
+        if !matches {
+            return Err(Error::CounterIndexMismatch { index: NV_COUNTER_INDEX });
+        }
+        Ok(true)
+    }
+
+    /// TPM_NV_DefineSpace (Part 3 §20.1) of the counter area, then writes 0 in it.
+    fn define_nv_counter(&mut self) -> Result<(), T::Error> {
+        let owner = self.owner_auth.clone();
+        let mut session = self.osap(wire::ET_OWNER, wire::KH_OWNER, &owner)?;
+        // The area's own authorisation is never used (owner writes, anyone reads).
+        let enc_auth = adip(&session, &DATA_AUTH);
+        let mut params = Writer::with_capacity(96);
+        params.bytes(&wire::nv_data_public(NV_COUNTER_INDEX, 8)).bytes(enc_auth.as_slice());
+        let out =
+            self.auth_call(ord::NV_DEFINE_SPACE, &[], params.as_slice(), &mut [&mut session])?;
+        if !out.is_empty() {
+            return Err(Error::malformed(ord::NV_DEFINE_SPACE, Malformed::TrailingBytes));
+        }
+        self.nv_write(NV_COUNTER_INDEX, 0)
+    }
+
+    /// TPM_NV_ReadValue (Part 3 §20.4) of the 8-byte counter area, without authorisation.
+    fn nv_read(&mut self, index: u32) -> Result<u64, T::Error> {
+        let mut params = Writer::with_capacity(12);
+        params.u32(index).u32(0).u32(8);
+        let response = self.call(ord::NV_READ_VALUE, params.as_slice())?;
+        let mut r = Reader::new(response.body());
+        (|| -> core::result::Result<_, Malformed> {
+            let data = r.sized_u32(8)?;
+            r.finish()?;
+            Ok(u64::from_be_bytes(data.try_into().map_err(|_| Malformed::Truncated)?))
+        })()
+        .map_err(|e| Error::malformed(ord::NV_READ_VALUE, e))
+    }
+
+    /// TPM_NV_WriteValue (Part 3 §20.2) of the counter area with owner authorisation.
+    fn nv_write(&mut self, index: u32, value: u64) -> Result<(), T::Error> {
+        let owner = self.owner_auth.clone();
+        let mut session = self.oiap(&owner)?;
+        let mut params = Writer::with_capacity(20);
+        params.u32(index).u32(0).u32(8).u64(value);
+        let out =
+            self.auth_call(ord::NV_WRITE_VALUE, &[], params.as_slice(), &mut [&mut session])?;
+        if !out.is_empty() {
+            return Err(Error::malformed(ord::NV_WRITE_VALUE, Malformed::TrailingBytes));
+        }
+        Ok(())
     }
 
     /// Makes sure the TPM has an owner whose authorisation is the configured one.
@@ -371,12 +496,12 @@ impl<T: Transport> Tpm12Client<T> {
 
     /// TPM_CreateCounter (Part 3 §25.1): OSAP on the owner, the counter's authorisation
     /// (the owner's) ADIP-encrypted.
-    fn create_counter(&mut self) -> Result<u32, T::Error> {
+    fn create_counter(&mut self, label: [u8; 4]) -> Result<u32, T::Error> {
         let owner = self.owner_auth.clone();
         let mut session = self.osap(wire::ET_OWNER, wire::KH_OWNER, &owner)?;
         let enc_auth = adip(&session, &owner);
         let mut params = Writer::with_capacity(24);
-        params.bytes(enc_auth.as_slice()).bytes(&COUNTER_LABEL);
+        params.bytes(enc_auth.as_slice()).bytes(&label);
         let out =
             self.auth_call(ord::CREATE_COUNTER, &[], params.as_slice(), &mut [&mut session])?;
         let mut r = Reader::new(&out);
@@ -384,7 +509,7 @@ impl<T: Transport> Tpm12Client<T> {
             let id = r.u32()?;
             let value = wire::read_counter_value(&mut r)?;
             r.finish()?;
-            if value.label != COUNTER_LABEL {
+            if value.label != label {
                 return Err(Malformed::UnexpectedValue);
             }
             Ok(id)

@@ -37,6 +37,9 @@ pub(crate) mod ord {
     pub const READ_PUBEK: u32 = 0x7C;
     pub const STARTUP: u32 = 0x99;
     pub const FLUSH_SPECIFIC: u32 = 0xBA;
+    pub const NV_DEFINE_SPACE: u32 = 0xCC;
+    pub const NV_WRITE_VALUE: u32 = 0xCD;
+    pub const NV_READ_VALUE: u32 = 0xCF;
     pub const CREATE_COUNTER: u32 = 0xDC;
     pub const INCREMENT_COUNTER: u32 = 0xDD;
     pub const READ_COUNTER: u32 = 0xDE;
@@ -46,6 +49,10 @@ pub(crate) mod ord {
 pub(crate) mod rc {
     pub const SUCCESS: u32 = 0;
     pub const AUTHFAIL: u32 = 0x01;
+    pub const BADINDEX: u32 = 0x02;
+    pub const BAD_ORDINAL: u32 = 0x0A;
+    pub const NOSPACE: u32 = 0x11;
+    pub const RESOURCES: u32 = 0x15;
     pub const DISABLED_CMD: u32 = 0x08;
     pub const OWNER_SET: u32 = 0x14;
     pub const WRONGPCRVAL: u32 = 0x18;
@@ -70,6 +77,7 @@ pub(crate) const PID_OWNER: u16 = 0x0005;
 pub(crate) const RT_AUTH: u32 = 0x02;
 pub(crate) const RT_COUNTER: u32 = 0x06;
 /// Capability areas (Part 2 §21.1).
+pub(crate) const CAP_NV_INDEX: u32 = 0x11;
 pub(crate) const CAP_HANDLE: u32 = 0x14;
 pub(crate) const CAP_VERSION_VAL: u32 = 0x1A;
 /// TPM_ST_CLEAR (Part 2 §4.5).
@@ -79,7 +87,14 @@ pub(crate) const ST_CLEAR: u16 = 0x0001;
 const TAG_PCR_INFO_LONG: u16 = 0x0006;
 const TAG_COUNTER_VALUE: u16 = 0x000E;
 const TAG_STORED_DATA12: u16 = 0x0016;
+const TAG_NV_ATTRIBUTES: u16 = 0x0017;
+const TAG_NV_DATA_PUBLIC: u16 = 0x0018;
 const TAG_KEY12: u16 = 0x0028;
+
+/// TPM_NV_PER_OWNERWRITE (Part 2 §19.2).
+pub(crate) const NV_PER_OWNERWRITE: u32 = 0x0000_0002;
+/// TPM_LOC_ALL: every locality (Part 2 §8.6).
+const LOC_ALL: u8 = 0x1F;
 
 /// TPM_ALG_RSA, TPM_ES_RSAESOAEP_SHA1_MGF1, TPM_SS_NONE, TPM_KEY_STORAGE,
 /// TPM_AUTH_ALWAYS (Part 2 §4.8, §9.1, §5.8, §5.9).
@@ -154,6 +169,54 @@ pub(crate) fn ek_key_parms() -> Vec<u8> {
     let mut w = Writer::with_capacity(24);
     push_rsa_key_parms(&mut w, ES_RSAESOAEP_SHA1_MGF1, SS_NONE);
     w.into_vec()
+}
+
+/// A TPM_NV_DATA_PUBLIC (Part 2 §19.3) for an area of `size` bytes written with owner
+/// authorisation and read by anyone: no PCR or locality restriction, no locks.
+pub(crate) fn nv_data_public(index: u32, size: u32) -> Vec<u8> {
+    let mut w = Writer::with_capacity(64);
+    w.u16(TAG_NV_DATA_PUBLIC).u32(index);
+    for _ in 0..2 {
+        // TPM_PCR_INFO_SHORT: no PCR, every locality.
+        w.u16(u16_const(SELECT_BYTES))
+            .bytes(&[0; SELECT_BYTES])
+            .u8(LOC_ALL)
+            .bytes(&[0; DIGEST_LEN]);
+    }
+    w.u16(TAG_NV_ATTRIBUTES).u32(NV_PER_OWNERWRITE);
+    w.u8(0).u8(0).u8(0).u32(size);
+    w.into_vec()
+}
+
+/// Reads a TPM_NV_DATA_PUBLIC and tells whether it is exactly what [`nv_data_public`]
+/// defines for `index` and `size`.
+pub(crate) fn nv_data_public_matches(
+    r: &mut Reader<'_>,
+    index: u32,
+    size: u32,
+) -> Result<bool, Malformed> {
+    if r.u16()? != TAG_NV_DATA_PUBLIC {
+        return Err(Malformed::UnexpectedValue);
+    }
+    let found_index = r.u32()?;
+    let mut unrestricted = true;
+    for _ in 0..2 {
+        let select = r.sized_u16(8)?;
+        let locality = r.u8()?;
+        r.bytes(DIGEST_LEN)?;
+        unrestricted &= select.iter().all(|&b| b == 0) && locality == LOC_ALL;
+    }
+    if r.u16()? != TAG_NV_ATTRIBUTES {
+        return Err(Malformed::UnexpectedValue);
+    }
+    let attributes = r.u32()?;
+    let locks = [r.u8()?, r.u8()?, r.u8()?];
+    let found_size = r.u32()?;
+    Ok(found_index == index
+        && unrestricted
+        && attributes == NV_PER_OWNERWRITE
+        && locks == [0, 0, 0]
+        && found_size == size)
 }
 
 /// An RSA public key from a TPM_PUBKEY (Part 2 §10.5).
