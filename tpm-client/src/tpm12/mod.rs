@@ -104,6 +104,7 @@ impl<T: Transport> Tpm12Client<T> {
             srk_auth: config.srk_auth.tpm12()?,
             locality: config.locality,
             counter: None,
+            // Replaced by a TPM-seeded generator below, before any nonce is drawn.
             rng: Drbg::from_seed([0; 32]),
         };
         match client.version() {
@@ -721,7 +722,8 @@ fn adip(session: &Session, secret: &[u8; DIGEST_LEN]) -> Auth {
 }
 
 fn hmac_sha1(key: &[u8]) -> Hmac<Sha1> {
-    // HMAC accepts keys of any length; the error arm cannot be taken.
+    // HMAC accepts keys of any length (RFC 2104 §2), so new_from_slice never fails; the
+    // fallback only keeps this panic-free.
     <Hmac<Sha1> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| Hmac::<Sha1>::new(&Default::default()))
 }

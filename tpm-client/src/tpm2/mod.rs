@@ -117,6 +117,7 @@ impl<T: Transport> Tpm2Client<T> {
             counter_ready: false,
             locality: config.locality,
             storage: StorageAlg::Rsa2048,
+            // Replaced by a TPM-seeded generator below, before any nonce is drawn.
             rng: Drbg::from_seed([0; 32]),
         };
         match client.total_commands() {
