@@ -23,6 +23,8 @@ use core::fmt;
 use tpm_engine::Family;
 use tpm_engine::wire::{Reader, Writer};
 
+use ::tpm2::types::{Public, Unmarshal, alg};
+
 use crate::pcr::SELECT_BYTES;
 use crate::tpm2::wire::{self as w2, StorageAlg};
 use crate::tpm2::{Parent, Sealed};
@@ -126,18 +128,13 @@ fn read_tpm2(r: &mut Reader<'_>) -> Result<Sealed, BlobError> {
         _ => return Err(BlobError::Malformed),
     };
     let parent_name = r.sized_u16(NAME_LEN)?;
-    if parent_name.len() != NAME_LEN || parent_name.get(..2) != Some(&w2::alg::SHA256.to_be_bytes())
-    {
+    if parent_name.len() != NAME_LEN || parent_name.get(..2) != Some(&alg::SHA256.to_be_bytes()) {
         return Err(BlobError::Malformed);
     }
     let private = r.sized_u16(w2::MAX_PRIVATE)?;
     let public = r.sized_u16(w2::MAX_PUBLIC)?;
-    let header = w2::public_header(public).map_err(|_| BlobError::Malformed)?;
-    if private.is_empty()
-        || header.kind != w2::alg::KEYEDHASH
-        || header.name_alg != w2::alg::SHA256
-        || header.attributes != w2::SEAL_ATTRIBUTES
-    {
+    let parsed = Public::from_bytes(public).map_err(|_| BlobError::Malformed)?;
+    if private.is_empty() || !w2::is_sealed_object(&parsed) {
         return Err(BlobError::Malformed);
     }
     Ok(Sealed {
@@ -164,8 +161,11 @@ mod tests {
     use alloc::vec;
 
     fn tpm2_blob() -> SealedRoot {
-        let mut public = Writer::new();
-        public.u16(w2::alg::KEYEDHASH).u16(w2::alg::SHA256).u32(w2::SEAL_ATTRIBUTES);
+        let mut public = w2::seal_template(&[9; 32]);
+        public.kind = ::tpm2::types::PublicKind::KeyedHash {
+            scheme: ::tpm2::types::Scheme::NULL,
+            unique: vec![3; 32],
+        };
         let mut parent_name = vec![0x00, 0x0B];
         parent_name.extend_from_slice(&[7; 32]);
         SealedRoot {
@@ -176,7 +176,7 @@ mod tests {
                 parent: Parent { storage: StorageAlg::EccP256, persistent: Some(0x8100_0001) },
                 parent_name,
                 private: vec![1; 150],
-                public: public.into_vec(),
+                public: ::tpm2::types::Marshal::to_bytes(&public),
             }),
         }
     }

@@ -46,6 +46,20 @@ pub enum Malformed {
     Checksum,
 }
 
+impl From<::tpm2::types::Rc> for Malformed {
+    /// A structure `tpm2::types` refused to unmarshal: running out of bytes is
+    /// TPM_RC_INSUFFICIENT, an oversized length TPM_RC_SIZE, anything else a value its
+    /// type does not allow.
+    fn from(rc: ::tpm2::types::Rc) -> Self {
+        use ::tpm2::types::Rc;
+        match rc.base() {
+            Rc::INSUFFICIENT => Self::Truncated,
+            Rc::SIZE => Self::LengthTooLarge,
+            _ => Self::UnexpectedValue,
+        }
+    }
+}
+
 impl From<WireError> for Malformed {
     fn from(e: WireError) -> Self {
         match e {
@@ -404,76 +418,43 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 
 /// Writes a return code with its name when known.
 fn write_rc(f: &mut fmt::Formatter<'_>, family: Family, rc: u32) -> fmt::Result {
-    match rc_name(family, rc) {
-        Some(name) => write!(f, "{name} ({rc:#x})"),
-        None => write!(f, "return code {rc:#x}"),
+    match family {
+        Family::Tpm20 => write!(f, "{}", ::tpm2::types::Rc(rc)),
+        Family::Tpm12 => match tpm12_rc_name(rc) {
+            Some(name) => write!(f, "{name} ({rc:#x})"),
+            None => write!(f, "return code {rc:#x}"),
+        },
     }
 }
 
-/// The name of a return code this client meets (TPM 2.0 Part 2 §6.6, TPM 1.2 Part 2
-/// §16). Format-one TPM 2.0 codes are named without their handle/session/parameter
-/// number.
-pub(crate) fn rc_name(family: Family, rc: u32) -> Option<&'static str> {
-    match family {
-        Family::Tpm20 => {
-            let base = crate::tpm2::wire::rc::base(rc);
-            Some(match base {
-                0x100 => "TPM_RC_INITIALIZE",
-                0x101 => "TPM_RC_FAILURE",
-                0x126 => "TPM_RC_POLICY",
-                0x128 => "TPM_RC_PCR_CHANGED",
-                0x143 => "TPM_RC_COMMAND_CODE",
-                0x149 => "TPM_RC_NV_AUTHORIZATION",
-                0x14A => "TPM_RC_NV_UNINITIALIZED",
-                0x14B => "TPM_RC_NV_SPACE",
-                0x14C => "TPM_RC_NV_DEFINED",
-                0x081 => "TPM_RC_ASYMMETRIC",
-                0x082 => "TPM_RC_ATTRIBUTES",
-                0x084 => "TPM_RC_VALUE",
-                0x08B => "TPM_RC_HANDLE",
-                0x08E => "TPM_RC_AUTH_FAIL",
-                0x095 => "TPM_RC_SIZE",
-                0x09D => "TPM_RC_POLICY_FAIL",
-                0x09F => "TPM_RC_INTEGRITY",
-                0x0A2 => "TPM_RC_BAD_AUTH",
-                0x902 => "TPM_RC_OBJECT_MEMORY",
-                0x903 => "TPM_RC_SESSION_MEMORY",
-                0x907 => "TPM_RC_LOCALITY",
-                0x908 => "TPM_RC_YIELDED",
-                0x90A => "TPM_RC_TESTING",
-                0x920 => "TPM_RC_NV_RATE",
-                0x921 => "TPM_RC_LOCKOUT",
-                0x922 => "TPM_RC_RETRY",
-                0x923 => "TPM_RC_NV_UNAVAILABLE",
-                _ => return None,
-            })
-        }
-        Family::Tpm12 => Some(match rc {
-            0x01 => "TPM_AUTHFAIL",
-            0x02 => "TPM_BADINDEX",
-            0x03 => "TPM_BAD_PARAMETER",
-            0x06 => "TPM_DEACTIVATED",
-            0x07 => "TPM_DISABLED",
-            0x08 => "TPM_DISABLED_CMD",
-            0x09 => "TPM_FAIL",
-            0x0A => "TPM_BAD_ORDINAL",
-            0x11 => "TPM_NOSPACE",
-            0x12 => "TPM_NOSRK",
-            0x13 => "TPM_NOTSEALED_BLOB",
-            0x14 => "TPM_OWNER_SET",
-            0x15 => "TPM_RESOURCES",
-            0x18 => "TPM_WRONGPCRVAL",
-            0x1D => "TPM_AUTH2FAIL",
-            0x1E => "TPM_BADTAG",
-            0x21 => "TPM_DECRYPT_ERROR",
-            0x22 => "TPM_INVALID_AUTHHANDLE",
-            0x23 => "TPM_NO_ENDORSEMENT",
-            0x26 => "TPM_INVALID_POSTINIT",
-            0x3D => "TPM_BAD_LOCALITY",
-            0x45 => "TPM_BAD_COUNTER",
-            0x800 => "TPM_RETRY",
-            0x803 => "TPM_DEFEND_LOCK_RUNNING",
-            _ => return None,
-        }),
-    }
+/// The name of a TPM 1.2 return code this client meets (TPM 1.2 Part 2 §16).
+fn tpm12_rc_name(rc: u32) -> Option<&'static str> {
+    Some(match rc {
+        0x01 => "TPM_AUTHFAIL",
+        0x02 => "TPM_BADINDEX",
+        0x03 => "TPM_BAD_PARAMETER",
+        0x06 => "TPM_DEACTIVATED",
+        0x07 => "TPM_DISABLED",
+        0x08 => "TPM_DISABLED_CMD",
+        0x09 => "TPM_FAIL",
+        0x0A => "TPM_BAD_ORDINAL",
+        0x11 => "TPM_NOSPACE",
+        0x12 => "TPM_NOSRK",
+        0x13 => "TPM_NOTSEALED_BLOB",
+        0x14 => "TPM_OWNER_SET",
+        0x15 => "TPM_RESOURCES",
+        0x18 => "TPM_WRONGPCRVAL",
+        0x1D => "TPM_AUTH2FAIL",
+        0x1E => "TPM_BADTAG",
+        0x21 => "TPM_DECRYPT_ERROR",
+        0x22 => "TPM_INVALID_AUTHHANDLE",
+        0x23 => "TPM_NO_ENDORSEMENT",
+        0x26 => "TPM_INVALID_POSTINIT",
+        0x3B => "TPM_AUTH_CONFLICT",
+        0x3D => "TPM_BAD_LOCALITY",
+        0x45 => "TPM_BAD_COUNTER",
+        0x800 => "TPM_RETRY",
+        0x803 => "TPM_DEFEND_LOCK_RUNNING",
+        _ => return None,
+    })
 }

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use crate::blob::Body;
 use crate::frame;
 use crate::tpm2::Tpm2Client;
-use crate::tpm2::wire::{cap, cc, st};
+use crate::tpm2::wire::{cap, cc, pt, st};
 use crate::tpm12::{self, CounterRef, Tpm12Client};
 use crate::{Config, Error, Malformed, PcrSelection, SealedRoot, Transport};
 
@@ -291,7 +291,7 @@ impl<C: MonotonicCounter + ?Sized> MonotonicCounter for &mut C {
 fn probe<T: Transport>(transport: &mut T) -> Result<Family, T::Error> {
     let mut w = Writer::with_capacity(22);
     w.u16(st::NO_SESSIONS).u32(22).u32(cc::GET_CAPABILITY);
-    w.u32(cap::TPM_PROPERTIES).u32(cap::PT_TOTAL_COMMANDS).u32(1);
+    w.u32(cap::TPM_PROPERTIES).u32(pt::TOTAL_COMMANDS).u32(1);
     let response = frame::exchange(transport, cc::GET_CAPABILITY, w.as_slice())?;
     match response.tag {
         st::NO_SESSIONS => Ok(Family::Tpm20),

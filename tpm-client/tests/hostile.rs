@@ -216,7 +216,11 @@ fn created_primary_is_flushed_when_its_answer_is_bad() {
     public.extend_from_slice(&[0x5C; 256]);
     let mut params = u16::try_from(public.len()).unwrap().to_be_bytes().to_vec();
     params.extend_from_slice(&public);
-    params.extend_from_slice(&[0, 0, 0, 0, 0x80, 0x21, 0x40, 0, 0, 1, 0, 0]); // creation outputs
+    // TPM2B_CREATION_DATA: no PCRs, empty digest, locality 0, parent TPM_RH_OWNER.
+    params.extend_from_slice(&[0, 23, 0, 0, 0, 0, 0, 0, 1, 0, 0x10]);
+    params.extend_from_slice(&[0, 4, 0x40, 0, 0, 1, 0, 4, 0x40, 0, 0, 1, 0, 0]);
+    // creationHash (empty), TPMT_TK_CREATION for the owner hierarchy.
+    params.extend_from_slice(&[0, 0, 0x80, 0x21, 0x40, 0, 0, 1, 0, 0]);
     params.extend_from_slice(&[0, 34, 0, 0x0B]);
     params.extend_from_slice(&[0; 32]); // name
     let mut tpm = detected_tpm2(vec![

@@ -27,8 +27,12 @@ use zeroize::Zeroizing;
 
 use crate::frame;
 use crate::{Config, Error, Family, Malformed, PcrSelection, Transport, Unsupported};
+use ::tpm2::types::{
+    CreationData, DigestList, DigestValues, HashAlg, Marshal, NvPublic, PcrSelectionList, Public,
+    SymDef, TaggedHash, Ticket, Unmarshal, alg, get_2b, get_sized, put_sized,
+};
 pub use wire::StorageAlg;
-use wire::{Auth, NvPublic, Reply, alg, cap, cc, handle, nv, object, rc, se, st};
+use wire::{Auth, Rc, Reply, cap, cc, limits, nv_attr, pt, se, st, su};
 
 /// How often a command the TPM answers with TPM_RC_RETRY or TPM_RC_YIELDED is sent
 /// again (Part 2 §6.6.3: "the command may be retried").
@@ -47,8 +51,11 @@ const NONCE_LEN: usize = 32;
 /// the owner, not subject to dictionary-attack lockout (its authValue is public).
 /// Not TPMA_NV_ORDERLY: an orderly counter may jump ahead after an unclean shutdown,
 /// which the key store would take for a rollback.
-pub(crate) const COUNTER_ATTRIBUTES: u32 =
-    nv::OWNERWRITE | nv::TYPE_COUNTER | nv::OWNERREAD | nv::AUTHREAD | nv::NO_DA;
+pub(crate) const COUNTER_ATTRIBUTES: u32 = nv_attr::OWNERWRITE
+    | nv_attr::NT_COUNTER << nv_attr::TPM_NT_SHIFT
+    | nv_attr::OWNERREAD
+    | nv_attr::AUTHREAD
+    | nv_attr::NO_DA;
 
 /// Where the sealed root's parent lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +81,8 @@ pub(crate) struct Sealed {
 
 type Result<T, E> = core::result::Result<T, Error<E>>;
 
-/// An object's TPMT_PUBLIC and its name.
-type PublicAndName = (Vec<u8>, Vec<u8>);
+/// An object's public area and its name.
+type PublicAndName = (Public, Vec<u8>);
 
 /// A client for a TPM 2.0.
 pub struct Tpm2Client<T: Transport> {
@@ -121,7 +128,7 @@ impl<T: Transport> Tpm2Client<T> {
             rng: Drbg::from_seed([0; 32]),
         };
         match client.total_commands() {
-            Err(Error::Tpm { rc: rc::INITIALIZE, .. }) => {
+            Err(Error::Tpm { rc, .. }) if Rc(rc) == Rc::INITIALIZE => {
                 client.startup()?;
                 client.total_commands()?;
             }
@@ -162,7 +169,7 @@ impl<T: Transport> Tpm2Client<T> {
             let reply = self.call(cc::GET_RANDOM, &[], &[], params.as_slice(), false)?;
             let mut r = reply.params();
             let bytes =
-                r.sized_u16(wire::MAX_DIGEST).map_err(|e| Error::malformed(cc::GET_RANDOM, e))?;
+                r.sized_u16(limits::MAX_DIGEST).map_err(|e| Error::malformed(cc::GET_RANDOM, e))?;
             r.finish().map_err(|e| Error::malformed(cc::GET_RANDOM, e))?;
             // An empty answer would loop forever; more than asked is not an answer.
             let target =
@@ -183,7 +190,7 @@ impl<T: Transport> Tpm2Client<T> {
         let mut remaining = selection;
         while !remaining.is_empty() {
             let mut params = Writer::with_capacity(10);
-            wire::push_pcr_selection(&mut params, remaining);
+            wire::pcr_selection_list(remaining).marshal(&mut params);
             let reply = self.call(cc::PCR_READ, &[], &[], params.as_slice(), false)?;
             let read = parse_pcr_read(&mut reply.params(), remaining, &mut values)
                 .map_err(|e| Error::malformed(cc::PCR_READ, e))?;
@@ -204,7 +211,8 @@ impl<T: Transport> Tpm2Client<T> {
     /// authorisation as on a PC Client TPM).
     pub fn pcr_extend(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), T::Error> {
         let mut params = Writer::with_capacity(38);
-        params.u32(1).u16(alg::SHA256).bytes(digest);
+        let digest = TaggedHash { hash: HashAlg::Sha256, digest: digest.to_vec() };
+        DigestValues(alloc::vec![digest]).marshal(&mut params);
         let pcr_handle = u32::from(pcr);
         self.call(cc::PCR_EXTEND, &[pcr_handle], &[Auth::Password(&[])], params.as_slice(), false)?;
         Ok(())
@@ -269,7 +277,7 @@ impl<T: Transport> Tpm2Client<T> {
         let reply = self.call(cc::POLICY_GET_DIGEST, &[session], &[], &[], false)?;
         let mut r = reply.params();
         (|| -> core::result::Result<_, Malformed> {
-            let digest = r.sized_u16(wire::MAX_DIGEST)?;
+            let digest = r.sized_u16(limits::MAX_DIGEST)?;
             r.finish()?;
             <[u8; 32]>::try_from(digest).map_err(|_| Malformed::UnexpectedValue)
         })()
@@ -303,23 +311,25 @@ impl<T: Transport> Tpm2Client<T> {
             Some(public) => {
                 // Only an index exactly like the one this client defines will do: another
                 // type could be written backwards, other attributes let others write it.
-                let found =
-                    NvPublic { attributes: public.attributes & !nv::WRITTEN, ..public.clone() };
+                let found = NvPublic {
+                    attributes: public.attributes & !nv_attr::WRITTEN,
+                    ..public.clone()
+                };
                 if found != self.counter_public() {
                     return Err(Error::CounterIndexMismatch { index: self.counter_index });
                 }
-                if public.attributes & nv::WRITTEN == 0 {
+                if !public.has(nv_attr::WRITTEN) {
                     self.nv_increment()?;
                 }
             }
             None => {
                 let mut params = Writer::with_capacity(24);
                 wire::push_sized(&mut params, &[]);
-                self.counter_public().push(&mut params);
+                put_sized(&mut params, &self.counter_public());
                 let owner = self.owner_auth.clone();
                 self.call(
                     cc::NV_DEFINE_SPACE,
-                    &[handle::OWNER],
+                    &[wire::RH_OWNER],
                     &[Auth::Password(&owner)],
                     params.as_slice(),
                     false,
@@ -337,7 +347,7 @@ impl<T: Transport> Tpm2Client<T> {
     fn counter_public(&self) -> NvPublic {
         NvPublic {
             index: self.counter_index,
-            name_alg: alg::SHA256,
+            name_alg: HashAlg::Sha256,
             attributes: COUNTER_ATTRIBUTES,
             auth_policy: Vec::new(),
             data_size: 8,
@@ -348,13 +358,13 @@ impl<T: Transport> Tpm2Client<T> {
     fn nv_read_public(&mut self, index: u32) -> Result<Option<NvPublic>, T::Error> {
         let reply = match self.call(cc::NV_READ_PUBLIC, &[index], &[], &[], false) {
             Ok(reply) => reply,
-            Err(Error::Tpm { rc: code, .. }) if rc::base(code) == rc::HANDLE => return Ok(None),
+            Err(Error::Tpm { rc, .. }) if Rc(rc).base() == Rc::HANDLE => return Ok(None),
             Err(e) => return Err(e),
         };
         let mut r = reply.params();
         let public = (|| -> core::result::Result<_, Malformed> {
-            let public = NvPublic::read(&mut r)?;
-            r.sized_u16(wire::MAX_DIGEST + 2)?;
+            let public = NvPublic::unmarshal_2b(&mut r)?;
+            r.sized_u16(limits::MAX_NAME)?;
             r.finish()?;
             if public.index != index {
                 return Err(Malformed::UnexpectedValue);
@@ -367,7 +377,7 @@ impl<T: Transport> Tpm2Client<T> {
 
     fn nv_increment(&mut self) -> Result<(), T::Error> {
         let owner = self.owner_auth.clone();
-        let handles = [handle::OWNER, self.counter_index];
+        let handles = [wire::RH_OWNER, self.counter_index];
         self.call(cc::NV_INCREMENT, &handles, &[Auth::Password(&owner)], &[], false)?;
         Ok(())
     }
@@ -399,7 +409,7 @@ impl<T: Transport> Tpm2Client<T> {
         let template = wire::seal_template(policy);
         let mut params = Writer::with_capacity(256);
         wire::push_sensitive_create(&mut params, &[], payload);
-        wire::push_sized(&mut params, &template.bytes);
+        template.marshal_2b(&mut params);
         wire::push_sized(&mut params, &[]);
         params.u32(0);
         let params = Zeroizing::new(params.into_vec());
@@ -409,21 +419,15 @@ impl<T: Transport> Tpm2Client<T> {
         let mut r = reply.params();
         let (private, public) = (|| -> core::result::Result<_, Malformed> {
             let private = r.sized_u16(wire::MAX_PRIVATE)?.to_vec();
-            let public = r.sized_u16(wire::MAX_PUBLIC)?.to_vec();
+            let raw_public = r.sized_u16(wire::MAX_PUBLIC)?;
             skip_creation_outputs(&mut r)?;
             r.finish()?;
             // The TPM returns the template with `unique` filled in: H(seed || data).
-            let (fixed, unique) =
-                public.split_at_checked(template.fixed_len).ok_or(Malformed::Truncated)?;
-            if fixed != template.bytes.get(..template.fixed_len).unwrap_or_default() {
+            let public = Public::from_bytes(raw_public)?;
+            if wire::without_unique(&public) != template || !wire::is_sealed_object(&public) {
                 return Err(Malformed::UnexpectedValue);
             }
-            let mut u = Reader::new(unique);
-            if u.sized_u16(wire::SHA256_LEN)?.len() != wire::SHA256_LEN {
-                return Err(Malformed::UnexpectedValue);
-            }
-            u.finish()?;
-            Ok((private, public))
+            Ok((private, raw_public.to_vec()))
         })()
         .map_err(|e| Error::malformed(cc::CREATE, e))?;
         Ok(Sealed { parent, parent_name, private, public })
@@ -448,15 +452,17 @@ impl<T: Transport> Tpm2Client<T> {
             let session = self.start_session(se::POLICY, held)?;
             self.policy_pcr_locality(session, selection, locality)?;
             match self.unseal_item(item, session) {
-                Err(Error::Tpm { rc: code, .. })
-                    if rc::base(code) == rc::PCR_CHANGED && attempt < PCR_CHANGED_ATTEMPTS =>
+                Err(Error::Tpm { rc, .. })
+                    if Rc(rc).base() == Rc::PCR_CHANGED && attempt < PCR_CHANGED_ATTEMPTS =>
                 {
                     self.release(session, held)?;
                 }
-                Err(Error::Tpm { rc: code, .. })
-                    if matches!(rc::base(code), rc::POLICY_FAIL | rc::PCR_CHANGED) =>
+                // The session's digest is not the object's authPolicy: the PCRs differ
+                // (a wrong locality is TPM_RC_LOCALITY, mapped by `classify`).
+                Err(Error::Tpm { rc, .. })
+                    if [Rc::POLICY_FAIL, Rc::PCR_CHANGED].contains(&Rc(rc).base()) =>
                 {
-                    return Err(Error::PcrMismatch { family: Family::Tpm20, rc: code });
+                    return Err(Error::PcrMismatch { family: Family::Tpm20, rc });
                 }
                 other => return other,
             }
@@ -470,7 +476,7 @@ impl<T: Transport> Tpm2Client<T> {
         let reply = self.call(cc::UNSEAL, &[item], &[auth], &[], false)?;
         let mut r = reply.params();
         let data =
-            r.sized_u16(wire::MAX_SENSITIVE_DATA).map_err(|e| Error::malformed(cc::UNSEAL, e))?;
+            r.sized_u16(limits::MAX_SENSITIVE_DATA).map_err(|e| Error::malformed(cc::UNSEAL, e))?;
         let data = Zeroizing::new(data.to_vec());
         r.finish().map_err(|e| Error::malformed(cc::UNSEAL, e))?;
         Ok(data)
@@ -487,7 +493,9 @@ impl<T: Transport> Tpm2Client<T> {
         };
         let parent = Parent { storage, persistent: Some(persistent) };
         if let Some((public, name)) = self.read_public(persistent)? {
-            check_storage_key(&public).ok_or(Error::NotAStorageKey { handle: persistent })?;
+            if !wire::is_storage_key(&public) {
+                return Err(Error::NotAStorageKey { handle: persistent });
+            }
             return Ok((parent, persistent, name));
         }
         let (transient, name) = self.create_primary(storage, held)?;
@@ -496,7 +504,7 @@ impl<T: Transport> Tpm2Client<T> {
         let owner = self.owner_auth.clone();
         self.call(
             cc::EVICT_CONTROL,
-            &[handle::OWNER, transient],
+            &[wire::RH_OWNER, transient],
             &[Auth::Password(&owner)],
             params.as_slice(),
             false,
@@ -533,14 +541,14 @@ impl<T: Transport> Tpm2Client<T> {
         let template = wire::srk_template(storage);
         let mut params = Writer::with_capacity(400);
         wire::push_sensitive_create(&mut params, &self.srk_auth, &[]);
-        wire::push_sized(&mut params, &template.bytes);
+        template.marshal_2b(&mut params);
         wire::push_sized(&mut params, &[]);
         params.u32(0);
         let params = Zeroizing::new(params.into_vec());
         let owner = self.owner_auth.clone();
         let reply = self.call(
             cc::CREATE_PRIMARY,
-            &[handle::OWNER],
+            &[wire::RH_OWNER],
             &[Auth::Password(&owner)],
             &params,
             true,
@@ -548,14 +556,15 @@ impl<T: Transport> Tpm2Client<T> {
         let transient = self.hold(cc::CREATE_PRIMARY, &reply, held)?;
         let mut r = reply.params();
         let name = (|| -> core::result::Result<_, Malformed> {
-            let public = r.sized_u16(wire::MAX_PUBLIC)?;
+            let raw_public = r.sized_u16(wire::MAX_PUBLIC)?;
             skip_creation_outputs(&mut r)?;
-            let name = r.sized_u16(wire::MAX_DIGEST + 2)?;
+            let name = r.sized_u16(limits::MAX_NAME)?;
             r.finish()?;
-            if public.get(..template.fixed_len) != template.bytes.get(..template.fixed_len) {
+            let public = Public::from_bytes(raw_public)?;
+            if wire::without_unique(&public) != wire::without_unique(&template) {
                 return Err(Malformed::UnexpectedValue);
             }
-            check_name(public, name)?;
+            check_name(raw_public, name)?;
             Ok(name.to_vec())
         })()
         .map_err(|e| Error::malformed(cc::CREATE_PRIMARY, e))?;
@@ -566,19 +575,20 @@ impl<T: Transport> Tpm2Client<T> {
     fn read_public(&mut self, object: u32) -> Result<Option<PublicAndName>, T::Error> {
         let reply = match self.call(cc::READ_PUBLIC, &[object], &[], &[], false) {
             Ok(reply) => reply,
-            Err(Error::Tpm { rc: code, .. }) if rc::base(code) == rc::HANDLE => return Ok(None),
+            Err(Error::Tpm { rc, .. }) if Rc(rc).base() == Rc::HANDLE => return Ok(None),
             Err(e) => return Err(e),
         };
         let mut r = reply.params();
         let found = (|| -> core::result::Result<_, Malformed> {
-            let public = r.sized_u16(wire::MAX_PUBLIC)?;
-            let name = r.sized_u16(wire::MAX_DIGEST + 2)?;
-            r.sized_u16(wire::MAX_DIGEST + 2)?;
+            let raw_public = r.sized_u16(wire::MAX_PUBLIC)?;
+            let name = r.sized_u16(limits::MAX_NAME)?;
+            r.sized_u16(limits::MAX_NAME)?;
             r.finish()?;
-            if wire::public_header(public)?.name_alg == alg::SHA256 {
-                check_name(public, name)?;
+            let public = Public::from_bytes(raw_public)?;
+            if public.name_alg == Some(HashAlg::Sha256) {
+                check_name(raw_public, name)?;
             }
-            Ok((public.to_vec(), name.to_vec()))
+            Ok((public, name.to_vec()))
         })()
         .map_err(|e| Error::malformed(cc::READ_PUBLIC, e))?;
         Ok(Some(found))
@@ -595,7 +605,7 @@ impl<T: Transport> Tpm2Client<T> {
         let item = self.hold(cc::LOAD, &reply, held)?;
         let mut r = reply.params();
         (|| -> core::result::Result<_, Malformed> {
-            let name = r.sized_u16(wire::MAX_DIGEST + 2)?;
+            let name = r.sized_u16(limits::MAX_NAME)?;
             r.finish()?;
             check_name(&sealed.public, name)
         })()
@@ -610,17 +620,19 @@ impl<T: Transport> Tpm2Client<T> {
         let mut params = Writer::with_capacity(40);
         wire::push_sized(&mut params, &nonce);
         wire::push_sized(&mut params, &[]);
-        params.u8(kind).u16(alg::NULL).u16(alg::SHA256);
-        let handles = [handle::NULL, handle::NULL];
+        params.u8(kind);
+        SymDef::Null.marshal(&mut params);
+        HashAlg::Sha256.marshal(&mut params);
+        let handles = [wire::RH_NULL, wire::RH_NULL];
         let reply = self.call(cc::START_AUTH_SESSION, &handles, &[], params.as_slice(), true)?;
         let session = reply.handle.unwrap_or(0);
-        if handle::kind(session) != handle::TYPE_POLICY_SESSION {
+        if wire::handle_type(session) != wire::HT_POLICY_SESSION {
             return Err(Error::malformed(cc::START_AUTH_SESSION, Malformed::UnexpectedValue));
         }
         held.push(session);
         let mut r = reply.params();
         (|| -> core::result::Result<_, Malformed> {
-            let nonce_tpm = r.sized_u16(wire::MAX_DIGEST)?;
+            let nonce_tpm = r.sized_u16(limits::MAX_DIGEST)?;
             r.finish()?;
             if nonce_tpm.len() < 16 {
                 return Err(Malformed::UnexpectedValue);
@@ -640,7 +652,7 @@ impl<T: Transport> Tpm2Client<T> {
     ) -> Result<(), T::Error> {
         let mut params = Writer::with_capacity(12);
         wire::push_sized(&mut params, &[]);
-        wire::push_pcr_selection(&mut params, selection);
+        wire::pcr_selection_list(selection).marshal(&mut params);
         let reply = self.call(cc::POLICY_PCR, &[session], &[], params.as_slice(), false)?;
         reply.params().finish().map_err(|e| Error::malformed(cc::POLICY_PCR, e))?;
         let bits = [policy::locality_bits(locality)];
@@ -652,7 +664,7 @@ impl<T: Transport> Tpm2Client<T> {
     /// Records the transient object or session handle a command returned.
     fn hold(&mut self, code: u32, reply: &Reply, held: &mut Vec<u32>) -> Result<u32, T::Error> {
         let object = reply.handle.unwrap_or(0);
-        if handle::kind(object) != handle::TYPE_TRANSIENT {
+        if wire::handle_type(object) != wire::HT_TRANSIENT {
             // Not a handle this client may flush: refuse the answer, touch nothing.
             return Err(Error::malformed(code, Malformed::UnexpectedValue));
         }
@@ -689,7 +701,7 @@ impl<T: Transport> Tpm2Client<T> {
 
     /// TPM2_Startup(TPM_SU_CLEAR).
     fn startup(&mut self) -> Result<(), T::Error> {
-        let reply = self.call(cc::STARTUP, &[], &[], &wire::SU_CLEAR.to_be_bytes(), false)?;
+        let reply = self.call(cc::STARTUP, &[], &[], &su::CLEAR.to_be_bytes(), false)?;
         reply.params().finish().map_err(|e| Error::malformed(cc::STARTUP, e))
     }
 
@@ -697,7 +709,7 @@ impl<T: Transport> Tpm2Client<T> {
     /// family detection sends (specs §6.5), used here to learn whether Startup ran.
     fn total_commands(&mut self) -> Result<(), T::Error> {
         let mut params = Writer::with_capacity(12);
-        params.u32(cap::TPM_PROPERTIES).u32(cap::PT_TOTAL_COMMANDS).u32(1);
+        params.u32(cap::TPM_PROPERTIES).u32(pt::TOTAL_COMMANDS).u32(1);
         let reply = self.call(cc::GET_CAPABILITY, &[], &[], params.as_slice(), false)?;
         let mut r = reply.params();
         (|| -> core::result::Result<_, Malformed> {
@@ -763,7 +775,7 @@ impl<T: Transport> Tpm2Client<T> {
         let mut retries = 0;
         loop {
             let response = frame::exchange(&mut self.transport, code, &command)?;
-            if response.rc == rc::SUCCESS {
+            if Rc(response.rc).is_success() {
                 return wire::split_reply(response, returns_handle, auths.len())
                     .map_err(|e| Error::malformed(code, e));
             }
@@ -774,7 +786,7 @@ impl<T: Transport> Tpm2Client<T> {
             if !response.body().is_empty() {
                 return Err(Error::malformed(code, Malformed::TrailingBytes));
             }
-            if matches!(response.rc, rc::RETRY | rc::YIELDED) && retries < MAX_RETRIES {
+            if [Rc::RETRY, Rc::YIELDED].contains(&Rc(response.rc)) && retries < MAX_RETRIES {
                 retries += 1;
                 continue;
             }
@@ -783,13 +795,12 @@ impl<T: Transport> Tpm2Client<T> {
     }
 }
 
-/// Skips TPM2B_CREATION_DATA, TPM2B_DIGEST creationHash and TPMT_TK_CREATION.
+/// Checks and skips TPM2B_CREATION_DATA, TPM2B_DIGEST creationHash and
+/// TPMT_TK_CREATION.
 fn skip_creation_outputs(r: &mut Reader<'_>) -> core::result::Result<(), Malformed> {
-    r.sized_u16(wire::MAX_SKIPPED)?;
-    r.sized_u16(wire::MAX_DIGEST)?;
-    r.u16()?;
-    r.u32()?;
-    r.sized_u16(wire::MAX_DIGEST)?;
+    get_sized(r, CreationData::unmarshal)?;
+    get_2b(r, limits::MAX_DIGEST)?;
+    Ticket::unmarshal_tagged(r, &[st::CREATION])?;
     Ok(())
 }
 
@@ -802,19 +813,6 @@ fn check_name(public: &[u8], name: &[u8]) -> core::result::Result<(), Malformed>
     }
 }
 
-/// A storage key the sealed root may live under: an RSA or ECC restricted decryption
-/// key that can never leave this TPM (fixedTPM: not imported, not duplicable), with a
-/// SHA-256 name.
-fn check_storage_key(public: &[u8]) -> Option<()> {
-    let header = wire::public_header(public).ok()?;
-    let needed = object::FIXED_TPM | object::FIXED_PARENT | object::RESTRICTED | object::DECRYPT;
-    let ok = matches!(header.kind, alg::RSA | alg::ECC)
-        && header.name_alg == alg::SHA256
-        && header.attributes & needed == needed
-        && header.attributes & object::SIGN == 0;
-    ok.then_some(())
-}
-
 /// Parses a TPM2_PCR_Read answer into `values`; returns what it read.
 fn parse_pcr_read(
     r: &mut Reader<'_>,
@@ -822,32 +820,32 @@ fn parse_pcr_read(
     values: &mut [Option<[u8; 32]>; 24],
 ) -> core::result::Result<PcrSelection, Malformed> {
     r.u32()?;
-    let read = wire::read_pcr_selection(r)?;
+    let read = wire::sha256_selection(&PcrSelectionList::unmarshal(r)?)?;
     if read.mask() & !asked.mask() != 0 {
         return Err(Malformed::UnexpectedValue);
     }
-    let count = usize::try_from(r.u32()?).map_err(|_| Malformed::LengthTooLarge)?;
-    if count != read.len() {
+    let digests = DigestList::unmarshal(r)?;
+    r.finish()?;
+    if digests.0.len() != read.len() {
         return Err(Malformed::UnexpectedValue);
     }
-    for pcr in read.iter() {
+    for (pcr, digest) in read.iter().zip(&digests.0) {
         let digest: [u8; 32] =
-            r.sized_u16(wire::SHA256_LEN)?.try_into().map_err(|_| Malformed::UnexpectedValue)?;
+            digest.as_slice().try_into().map_err(|_| Malformed::UnexpectedValue)?;
         if let Some(slot) = values.get_mut(usize::from(pcr)) {
             *slot = Some(digest);
         }
     }
-    r.finish()?;
     Ok(read)
 }
 
 /// Turns a TPM 2.0 error code into the error a caller can act on.
 fn classify<E>(command: u32, code: u32) -> Error<E> {
     let family = Family::Tpm20;
-    match rc::base(code) {
-        rc::AUTH_FAIL | rc::BAD_AUTH => Error::AuthFailed { family, command, rc: code },
-        rc::LOCKOUT => Error::Lockout { family, command, rc: code },
-        rc::LOCALITY => Error::LocalityMismatch { family, rc: code },
+    match Rc(code).base() {
+        Rc::AUTH_FAIL | Rc::BAD_AUTH => Error::AuthFailed { family, command, rc: code },
+        Rc::LOCKOUT => Error::Lockout { family, command, rc: code },
+        Rc::LOCALITY => Error::LocalityMismatch { family, rc: code },
         _ => Error::Tpm { family, command, rc: code },
     }
 }
