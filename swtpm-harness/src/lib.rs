@@ -194,3 +194,12 @@ impl SwtpmTransport {
 pub fn raw(transport: &mut SwtpmTransport, command: &[u8]) -> Vec<u8> {
     transport.transmit(command).expect("raw command")
 }
+
+#[cfg(feature = "tpm-client")]
+impl tpm_client::Transport for SwtpmTransport {
+    type Error = io::ErrorKind;
+
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, io::ErrorKind> {
+        SwtpmTransport::transmit(self, command)
+    }
+}
