@@ -1,0 +1,295 @@
+//! Debian packages for dom0 and the guests: resolve, download and extract, cached.
+//!
+//! The packages come from the host's apt configuration (Debian 12 "bookworm"), fetched with
+//! `apt-get download` and unpacked with `dpkg-deb -x`: nothing is installed on the host.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::process;
+
+/// The packages whose files dom0 uses directly. Their shared-library dependencies (the
+/// packages in Debian's `libs` section, recursively) are added by [`resolve`].
+const ROOTS: &[&str] = &[
+    // The hypervisor (a gzipped multiboot ELF under /boot).
+    "xen-hypervisor-4.17-amd64",
+    // xl, xenstored, xenconsoled, xen-init-dom0 and the hotplug scripts.
+    "xen-utils-4.17",
+    "xen-utils-common",
+    "xenstore-utils",
+    // init, the shell and the usual tools, for dom0 and the guests.
+    "busybox-static",
+    // The hotplug `block` script is bash and uses util-linux's losetup (in `mount`) and flock.
+    "bash",
+    "mount",
+    "util-linux",
+    // libext2fs2 (loaded by the Xen libraries) uses libcom_err without declaring it:
+    // Debian omits dependencies on packages of priority `required`.
+    "libcom-err2",
+];
+
+/// The metapackage naming the current Debian kernel; its dependency is the kernel package.
+const KERNEL_META: &str = "linux-image-amd64";
+
+/// How long apt may take to resolve or download.
+const APT_DEADLINE: Duration = Duration::from_secs(600);
+/// How long unpacking all packages may take.
+const EXTRACT_DEADLINE: Duration = Duration::from_secs(600);
+
+/// The unpacked packages.
+#[derive(Debug)]
+pub struct Packages {
+    /// All packages unpacked into one tree.
+    pub root: PathBuf,
+    /// The Debian kernel's release string (`lib/modules/<release>`).
+    pub kernel_release: String,
+    /// How many packages there are.
+    pub count: usize,
+    /// Whether everything came from the cache (no apt call).
+    pub cached: bool,
+}
+
+impl Packages {
+    /// The gzipped Xen hypervisor.
+    pub fn xen_gz(&self) -> Result<PathBuf> {
+        let boot = self.root.join("boot");
+        for entry in fs::read_dir(&boot).with_context(|| format!("{}", boot.display()))? {
+            let path = entry?.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            if name.starts_with("xen-") && name.ends_with(".gz") {
+                return Ok(path);
+            }
+        }
+        bail!("no boot/xen-*.gz in {}", self.root.display())
+    }
+
+    /// The Linux kernel (a bzImage), for dom0 and the guests.
+    pub fn vmlinuz(&self) -> PathBuf {
+        self.root.join("boot").join(format!("vmlinuz-{}", self.kernel_release))
+    }
+
+    /// The kernel's module directory.
+    pub fn modules(&self) -> PathBuf {
+        self.root.join("lib/modules").join(&self.kernel_release)
+    }
+}
+
+/// Makes the packages available under `cache`: reuses the last resolution when every
+/// package file is still there (no network), otherwise resolves, downloads and unpacks.
+pub fn fetch(cache: &Path, refresh: bool) -> Result<Packages> {
+    let debs = cache.join("debs");
+    fs::create_dir_all(&debs).with_context(|| format!("{}", debs.display()))?;
+    let manifest = debs.join("manifest");
+    // The manifest's first line records the roots, so editing ROOTS invalidates it.
+    let header = format!("# roots: {} {KERNEL_META}", ROOTS.join(" "));
+    let (files, cached) = match read_manifest(&manifest, &header, &debs) {
+        Some(files) if !refresh => (files, true),
+        _ => {
+            let files = download(&debs)?;
+            fs::write(&manifest, format!("{header}\n{}\n", files.join("\n")))
+                .with_context(|| format!("{}", manifest.display()))?;
+            (files, false)
+        }
+    };
+    let root = cache.join("root");
+    extract(&debs, &files, &root)?;
+    let modules = root.join("lib/modules");
+    let kernel_release = fs::read_dir(&modules)
+        .with_context(|| format!("{}", modules.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .next()
+        .with_context(|| format!("no kernel under {}", modules.display()))?;
+    Ok(Packages { root, kernel_release, count: files.len(), cached })
+}
+
+/// The package files of the last resolution of the same roots, if all are still present.
+fn read_manifest(manifest: &Path, header: &str, debs: &Path) -> Option<Vec<String>> {
+    let text = fs::read_to_string(manifest).ok()?;
+    let mut lines = text.lines();
+    if lines.next() != Some(header) {
+        return None;
+    }
+    let files: Vec<String> = lines.map(str::to_owned).collect();
+    (!files.is_empty() && files.iter().all(|f| debs.join(f).is_file())).then_some(files)
+}
+
+/// Resolves the package set and downloads what is not cached; returns the file names.
+fn download(debs: &Path) -> Result<Vec<String>> {
+    let kernel = kernel_package()?;
+    let roots: Vec<String> = ROOTS.iter().map(|s| s.to_string()).chain([kernel]).collect();
+    let names = resolve(&roots)?;
+    let info = show(&names)?;
+    let mut files = Vec::new();
+    let mut wanted = Vec::new();
+    for name in &names {
+        let Some(pkg) = info.get(name) else { bail!("apt-cache show printed nothing for {name}") };
+        // `apt-get download` names the file name_version_arch.deb, the epoch's ':' escaped.
+        let file = format!("{name}_{}_{}.deb", pkg.version.replace(':', "%3a"), pkg.arch);
+        if !debs.join(&file).is_file() {
+            wanted.push(format!("{name}={}", pkg.version));
+        }
+        files.push(file);
+    }
+    if !wanted.is_empty() {
+        eprintln!("packages: downloading {} Debian packages", wanted.len());
+        process::capture(Command::new("apt-get").arg("download").args(&wanted).current_dir(debs), APT_DEADLINE)
+            .context("downloading Debian packages (is apt configured for Debian 12, and `apt-get update` run?)")?;
+    }
+    for file in &files {
+        if !debs.join(file).is_file() {
+            bail!("apt-get download did not produce {file}");
+        }
+    }
+    Ok(files)
+}
+
+/// The concrete kernel package the metapackage points at.
+fn kernel_package() -> Result<String> {
+    let deps = depends(&[KERNEL_META.to_owned()])?;
+    deps.get(KERNEL_META)
+        .and_then(|list| {
+            list.iter().find(|d| d.starts_with("linux-image-") && d.ends_with("-amd64"))
+        })
+        .cloned()
+        .with_context(|| {
+            format!("cannot find the kernel package behind {KERNEL_META} (run `apt-get update`)")
+        })
+}
+
+/// The roots plus, recursively, their dependencies in Debian's `libs` section: exactly the
+/// shared libraries the roots' binaries load, without maintainer-script machinery (python3,
+/// udev, debconf, ...), which a busybox dom0 neither has nor needs.
+fn resolve(roots: &[String]) -> Result<Vec<String>> {
+    let mut seen: BTreeSet<String> = roots.iter().cloned().collect();
+    let mut queue: VecDeque<String> = roots.iter().cloned().collect();
+    while !queue.is_empty() {
+        let batch: Vec<String> = queue.drain(..).collect();
+        let deps = depends(&batch)?;
+        let fresh: Vec<String> = deps
+            .values()
+            .flatten()
+            .filter(|d| !seen.contains(*d))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        for (name, pkg) in show(&fresh)? {
+            if pkg.section == "libs" || pkg.section.ends_with("/libs") {
+                seen.insert(name.clone());
+                queue.push_back(name);
+            }
+        }
+    }
+    Ok(seen.into_iter().collect())
+}
+
+/// `apt-cache depends` for `packages`: each package's Depends and PreDepends (the first
+/// alternative of each or-group, virtual packages skipped).
+fn depends(packages: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+    let out = process::capture(
+        Command::new("apt-cache")
+            .args(["depends", "--no-recommends", "--no-suggests", "--no-conflicts"])
+            .args(["--no-breaks", "--no-replaces", "--no-enhances"])
+            .args(packages),
+        APT_DEADLINE,
+    )
+    .context("resolving Debian package dependencies (run `apt-get update`?)")?;
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current = None;
+    let mut in_alternatives = false;
+    for line in out.stdout.lines() {
+        if !line.starts_with(' ') {
+            current = Some(line.trim().to_owned());
+            map.entry(line.trim().to_owned()).or_default();
+            in_alternatives = false;
+            continue;
+        }
+        let trimmed = line.trim_start();
+        let (alternative, rest) = match trimmed.strip_prefix('|') {
+            Some(rest) => (true, rest),
+            None => (false, trimmed),
+        };
+        let Some(dep) =
+            rest.strip_prefix("Depends: ").or_else(|| rest.strip_prefix("PreDepends: "))
+        else {
+            continue;
+        };
+        let follows_or = in_alternatives;
+        in_alternatives = alternative;
+        if follows_or || dep.starts_with('<') {
+            continue;
+        }
+        if let Some(pkg) = &current {
+            let name = dep.split(':').next().unwrap_or(dep).to_owned();
+            map.entry(pkg.clone()).or_default().push(name);
+        }
+    }
+    for pkg in packages {
+        if !map.contains_key(pkg) {
+            bail!("apt-cache knows no package {pkg} (run `apt-get update`?)");
+        }
+    }
+    Ok(map)
+}
+
+/// The fields of a package's candidate version that the harness uses.
+#[derive(Debug)]
+struct PackageInfo {
+    version: String,
+    arch: String,
+    section: String,
+}
+
+/// `apt-cache show` of the candidate versions.
+fn show(packages: &[String]) -> Result<BTreeMap<String, PackageInfo>> {
+    let out = process::capture(
+        Command::new("apt-cache").args(["show", "--no-all-versions"]).args(packages),
+        APT_DEADLINE,
+    )?;
+    let mut map = BTreeMap::new();
+    for paragraph in out.stdout.split("\n\n") {
+        let field = |key: &str| {
+            paragraph.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned())
+        };
+        if let (Some(name), Some(version), Some(arch)) =
+            (field("Package:"), field("Version:"), field("Architecture:"))
+        {
+            let section = field("Section:").unwrap_or_default();
+            map.insert(name, PackageInfo { version, arch, section });
+        }
+    }
+    Ok(map)
+}
+
+/// Unpacks `files` into `root`, unless `root` already holds exactly those packages.
+fn extract(debs: &Path, files: &[String], root: &Path) -> Result<()> {
+    let stamp = root.join(".packages");
+    let list = files.join("\n") + "\n";
+    if fs::read_to_string(&stamp).is_ok_and(|old| old == list) {
+        return Ok(());
+    }
+    let staging = root.with_extension("partial");
+    for dir in [root, staging.as_path()] {
+        if dir.exists() {
+            fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+    }
+    fs::create_dir_all(&staging)?;
+    for file in files {
+        process::capture(
+            Command::new("dpkg-deb").arg("-x").arg(debs.join(file)).arg(&staging),
+            EXTRACT_DEADLINE,
+        )?;
+    }
+    fs::write(staging.join(".packages"), list)?;
+    fs::rename(&staging, root).with_context(|| format!("renaming to {}", root.display()))?;
+    Ok(())
+}
