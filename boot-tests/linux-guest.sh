@@ -6,7 +6,7 @@
 bt_disk /var/lib/xen/linux-guest.img 2
 cat > /etc/xen/linux-guest.cfg <<'CFG'
 name = "linux-guest"
-kernel = "/usr/lib/xen/boot/linux-guest-vmlinuz"
+kernel = "/usr/lib/xen/boot/linux-guest-vmlinux"
 ramdisk = "/usr/lib/xen/boot/linux-guest-initrd.gz"
 extra = "console=hvc0 quiet"
 memory = 256

@@ -145,14 +145,26 @@ impl Tree {
         Some(done)
     }
 
-    /// Writes the archive as a gzipped newc cpio (the format the kernel unpacks into its
-    /// rootfs, Documentation/driver-api/early-userspace/buffer-format.rst); returns the
-    /// compressed size.
-    pub fn write_cpio_gz(&self, out: &Path) -> Result<u64> {
+    /// Writes the archive as a newc cpio (the format the kernel unpacks into its rootfs,
+    /// Documentation/driver-api/early-userspace/buffer-format.rst), gzipped or not;
+    /// returns the file's size.
+    pub fn write_cpio(&self, out: &Path, packing: Packing) -> Result<u64> {
         let file = fs::File::create(out).with_context(|| format!("{}", out.display()))?;
-        // The fastest level: the archive is rebuilt on every run, and the guest kernel,
-        // running under emulation, inflates it.
-        let mut gz = GzEncoder::new(std::io::BufWriter::new(file), Compression::fast());
+        let mut writer = std::io::BufWriter::new(file);
+        match packing {
+            Packing::Plain => self.write_records(&mut writer, out)?,
+            Packing::Gzip => {
+                // The fastest level: archives are rebuilt on every run.
+                let mut gz = GzEncoder::new(&mut writer, Compression::fast());
+                self.write_records(&mut gz, out)?;
+                gz.finish()?;
+            }
+        }
+        writer.flush()?;
+        Ok(fs::metadata(out)?.len())
+    }
+
+    fn write_records(&self, out: &mut impl Write, path_for_errors: &Path) -> Result<()> {
         for (ino, (path, entry)) in (1u32..).zip(&self.entries) {
             let (mode, data) = match entry {
                 Entry::Dir => (S_IFDIR | 0o755, Vec::new()),
@@ -165,14 +177,21 @@ impl Tree {
                     (S_IFLNK | 0o777, target.as_os_str().as_encoded_bytes().to_vec())
                 }
             };
-            write_record(&mut gz, ino, mode, path.as_os_str().as_encoded_bytes(), &data)
-                .with_context(|| format!("writing {}", out.display()))?;
+            write_record(out, ino, mode, path.as_os_str().as_encoded_bytes(), &data)
+                .with_context(|| format!("writing {}", path_for_errors.display()))?;
         }
-        write_record(&mut gz, 0, 0, b"TRAILER!!!", &[])?;
-        let mut inner = gz.finish()?;
-        inner.flush()?;
-        Ok(fs::metadata(out)?.len())
+        write_record(out, 0, 0, b"TRAILER!!!", &[])
     }
+}
+
+/// How an archive file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// Uncompressed: nothing to inflate at boot, which under emulation is slower than
+    /// loading the larger file.
+    Plain,
+    /// gzip, for archives that travel inside other archives.
+    Gzip,
 }
 
 const S_IFDIR: u32 = 0o040_000;
@@ -270,7 +289,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-cpio-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let out = dir.join("a.cpio.gz");
-        tree.write_cpio_gz(&out).unwrap();
+        tree.write_cpio(&out, Packing::Gzip).unwrap();
         let mut raw = Vec::new();
         std::io::Read::read_to_end(
             &mut flate2::read::GzDecoder::new(fs::File::open(&out).unwrap()),

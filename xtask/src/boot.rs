@@ -2,17 +2,18 @@
 
 use std::fs;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::GzDecoder;
 
+use crate::archive::Packing;
 use crate::console::{self, Marker};
 use crate::images::{self, Image, human};
 use crate::initramfs::{self, Dom0Inputs};
 use crate::packages::{self, Packages};
-use crate::qemu::{self, Accel, Machine, Next, Session, Swtpm};
+use crate::qemu::{self, Accel, KvmVerdict, Machine, Next, Session, Swtpm};
 use crate::scenarios::{self, Scenario};
 use crate::{Workspace, process};
 
@@ -112,7 +113,7 @@ pub fn boot_test(ws: &Workspace, wanted: &[String], opts: &BootOptions) -> Resul
     let all = scenarios::discover(&ws.root.join("boot-tests"))?;
     let selected = scenarios::select(&all, wanted)?;
     ensure_host_tools()?;
-    phases.done("host tools", "qemu-system-x86_64, swtpm, apt-get, dpkg-deb present");
+    phases.done("host tools", "qemu-system-x86_64, swtpm, xz, apt-get, dpkg-deb present");
 
     let have_images = images::available(ws);
     let (runnable, skipped): (Vec<Scenario>, Vec<Scenario>) =
@@ -135,7 +136,7 @@ pub fn boot_test(ws: &Workspace, wanted: &[String], opts: &BootOptions) -> Resul
     phases.done("initramfs", &initrd_sizes(&stage)?);
 
     let _swtpm = stage.swtpm()?;
-    let mut session = boot(&machine, opts, &mut phases)?;
+    let mut session = boot(&machine, opts, &cache(ws), &mut phases)?;
     let results = run_scenarios(&mut session, &runnable, opts.verbose);
     phases.done("scenarios", "");
     let finished = results.as_ref().is_ok_and(|r| r.len() == runnable.len());
@@ -178,13 +179,24 @@ pub fn run(ws: &Workspace, opts: &BootOptions) -> Result<()> {
 
     if interactive {
         // A terminal session cannot be watched for KVM trouble, so probe first.
+        let verdict = KvmVerdict::new(&cache(ws), &machine.xen);
         let accel = match opts.accel {
-            AccelChoice::Auto if qemu::kvm_usable() => {
-                let probe = boot(&machine, opts, &mut phases);
-                probe.map(|s| s.accel).unwrap_or(Accel::Tcg)
-            }
             AccelChoice::Kvm => Accel::Kvm,
-            _ => Accel::Tcg,
+            AccelChoice::Tcg => Accel::Tcg,
+            AccelChoice::Auto if !qemu::kvm_usable() || verdict.known_failure().is_some() => {
+                Accel::Tcg
+            }
+            AccelChoice::Auto => {
+                let probe = BootOptions { accel: AccelChoice::Kvm, ..opts.clone() };
+                match boot(&machine, &probe, &cache(ws), &mut phases) {
+                    Ok(_) => Accel::Kvm,
+                    Err(err) => {
+                        eprintln!("[xtask] kvm cannot boot Xen here ({err:#}); using tcg");
+                        verdict.record_failure(&format!("{err:#}"));
+                        Accel::Tcg
+                    }
+                }
+            }
         };
         // The probe used the TPM's state; give the real run a fresh one.
         drop(swtpm);
@@ -194,7 +206,7 @@ pub fn run(ws: &Workspace, opts: &BootOptions) -> Result<()> {
         return process::run(&mut cmd, Duration::MAX);
     }
 
-    let mut session = boot(&machine, opts, &mut phases)?;
+    let mut session = boot(&machine, opts, &cache(ws), &mut phases)?;
     let until = Instant::now() + RUN_DEADLINE;
     loop {
         match session.next(until) {
@@ -214,6 +226,11 @@ pub fn run(ws: &Workspace, opts: &BootOptions) -> Result<()> {
     session.wait_exit(POWEROFF_DEADLINE)
 }
 
+/// Downloads and what is derived from them, kept between runs.
+fn cache(ws: &Workspace) -> PathBuf {
+    ws.target.join("boot-cache")
+}
+
 fn build_images(ws: &Workspace, phases: &mut Phases) -> Result<Vec<Image>> {
     let images = images::build(ws)?;
     let sizes: Vec<String> = images
@@ -225,7 +242,7 @@ fn build_images(ws: &Workspace, phases: &mut Phases) -> Result<Vec<Image>> {
 }
 
 fn fetch_packages(ws: &Workspace, opts: &BootOptions, phases: &mut Phases) -> Result<Packages> {
-    let pkgs = packages::fetch(&ws.target.join("boot-cache"), opts.refresh_packages)?;
+    let pkgs = packages::fetch(&cache(ws), opts.refresh_packages)?;
     let how = if pkgs.cached { "cached" } else { "downloaded" };
     phases.done(
         "packages",
@@ -253,7 +270,7 @@ fn prepare(
     fs::write(&xen, elf)?;
 
     let guest_initrd = stage.dir.join("guest.cpio.gz");
-    initramfs::guest(pkgs)?.write_cpio_gz(&guest_initrd)?;
+    initramfs::guest(pkgs)?.write_cpio(&guest_initrd, Packing::Gzip)?;
     let mut tree = initramfs::dom0(
         pkgs,
         &Dom0Inputs {
@@ -267,11 +284,11 @@ fn prepare(
     if interactive {
         tree.bytes("etc/boottest/interactive", "", 0o644);
     }
-    let initrd = stage.dir.join("dom0.cpio.gz");
-    tree.write_cpio_gz(&initrd)?;
+    let initrd = stage.dir.join("dom0.cpio");
+    tree.write_cpio(&initrd, Packing::Plain)?;
     Ok(Machine {
         xen,
-        kernel: pkgs.vmlinuz(),
+        kernel: pkgs.vmlinux.clone(),
         initrd,
         tpm_socket: stage.socket(),
         serial_log: stage.dir.join("serial.log"),
@@ -281,14 +298,33 @@ fn prepare(
 fn initrd_sizes(stage: &Stage) -> Result<String> {
     let size =
         |name: &str| -> Result<String> { Ok(human(fs::metadata(stage.dir.join(name))?.len())) };
-    Ok(format!("dom0 {}, guest {} (gzipped cpio)", size("dom0.cpio.gz")?, size("guest.cpio.gz")?))
+    Ok(format!(
+        "dom0 {} (cpio), guest {} (gzipped cpio)",
+        size("dom0.cpio")?,
+        size("guest.cpio.gz")?
+    ))
 }
 
-/// Boots until dom0 reports ready; with `auto`, tries KVM first and falls back to TCG on
-/// any trouble before that point.
-fn boot(machine: &Machine, opts: &BootOptions, phases: &mut Phases) -> Result<Session> {
+/// Boots until dom0 reports ready; with `auto`, tries KVM first (unless it already failed
+/// on this machine) and falls back to TCG on any trouble before that point.
+fn boot(
+    machine: &Machine,
+    opts: &BootOptions,
+    cache: &Path,
+    phases: &mut Phases,
+) -> Result<Session> {
+    let verdict = KvmVerdict::new(cache, &machine.xen);
     let candidates: &[Accel] = match opts.accel {
-        AccelChoice::Auto if qemu::kvm_usable() => &[Accel::Kvm, Accel::Tcg],
+        AccelChoice::Auto if qemu::kvm_usable() => match verdict.known_failure() {
+            Some(reason) => {
+                eprintln!(
+                    "[xtask] using tcg: kvm could not run Xen on this machine before ({reason}); \
+                     `--accel kvm` tries it again"
+                );
+                &[Accel::Tcg]
+            }
+            None => &[Accel::Kvm, Accel::Tcg],
+        },
         AccelChoice::Auto | AccelChoice::Tcg => &[Accel::Tcg],
         AccelChoice::Kvm => &[Accel::Kvm],
     };
@@ -296,11 +332,15 @@ fn boot(machine: &Machine, opts: &BootOptions, phases: &mut Phases) -> Result<Se
         let mut session = Session::start(machine, accel)?;
         match wait_ready(&mut session, opts.verbose) {
             Ok(detail) => {
+                if accel == Accel::Kvm {
+                    verdict.record_success();
+                }
                 phases.done("boot", &format!("Xen and dom0 up under {accel} ({detail})"));
                 return Ok(session);
             }
             Err(err) if i + 1 < candidates.len() => {
                 eprintln!("[xtask] {accel} cannot boot Xen here ({err:#}); falling back to tcg");
+                verdict.record_failure(&format!("{err:#}"));
             }
             Err(err) => {
                 return Err(err.context(format!(
@@ -497,11 +537,12 @@ fn ensure_host_tools() -> Result<()> {
             bail!("{tool} is missing: the boot test needs a Debian 12 host");
         }
     }
-    let missing: Vec<&str> = [("qemu-system-x86_64", "qemu-system-x86"), ("swtpm", "swtpm")]
-        .iter()
-        .filter(|(tool, _)| !process::on_path(tool))
-        .map(|&(_, package)| package)
-        .collect();
+    let missing: Vec<&str> =
+        [("qemu-system-x86_64", "qemu-system-x86"), ("swtpm", "swtpm"), ("xz", "xz-utils")]
+            .iter()
+            .filter(|(tool, _)| !process::on_path(tool))
+            .map(|&(_, package)| package)
+            .collect();
     if missing.is_empty() {
         return Ok(());
     }

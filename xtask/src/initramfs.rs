@@ -81,7 +81,8 @@ pub fn dom0(pkgs: &Packages, inputs: &Dom0Inputs<'_>) -> Result<Tree> {
     for image in inputs.images {
         tree.file(Path::new(IMAGE_DIR).join(format!("{}.gz", image.name)), &image.gz)?;
     }
-    tree.file(Path::new(IMAGE_DIR).join("linux-guest-vmlinuz"), &pkgs.vmlinuz())?;
+    // The plain ELF: libxenguest would spend 20 s under emulation decompressing vmlinuz.
+    tree.file(Path::new(IMAGE_DIR).join("linux-guest-vmlinux"), &pkgs.vmlinux)?;
     tree.file(Path::new(IMAGE_DIR).join("linux-guest-initrd.gz"), inputs.guest_initrd)?;
     elf::check_needed(&tree).context("checking the dom0 initramfs")?;
     Ok(tree)

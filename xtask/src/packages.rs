@@ -48,6 +48,8 @@ pub struct Packages {
     pub root: PathBuf,
     /// The Debian kernel's release string (`lib/modules/<release>`).
     pub kernel_release: String,
+    /// The kernel as a plain ELF (what `vmlinuz` decompresses to), for dom0 and the guests.
+    pub vmlinux: PathBuf,
     /// How many packages there are.
     pub count: usize,
     /// Whether everything came from the cache (no apt call).
@@ -66,11 +68,6 @@ impl Packages {
             }
         }
         bail!("no boot/xen-*.gz in {}", self.root.display())
-    }
-
-    /// The Linux kernel (a bzImage), for dom0 and the guests.
-    pub fn vmlinuz(&self) -> PathBuf {
-        self.root.join("boot").join(format!("vmlinuz-{}", self.kernel_release))
     }
 
     /// The kernel's module directory.
@@ -104,7 +101,12 @@ pub fn fetch(cache: &Path, refresh: bool) -> Result<Packages> {
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .next()
         .with_context(|| format!("no kernel under {}", modules.display()))?;
-    Ok(Packages { root, kernel_release, count: files.len(), cached })
+    let vmlinux = cache.join(format!("vmlinux-{kernel_release}"));
+    if !vmlinux.is_file() {
+        let vmlinuz = root.join("boot").join(format!("vmlinuz-{kernel_release}"));
+        decompress_kernel(&vmlinuz, &vmlinux)?;
+    }
+    Ok(Packages { root, kernel_release, vmlinux, count: files.len(), cached })
 }
 
 /// The package files of the last resolution of the same roots, if all are still present.
@@ -292,4 +294,59 @@ fn extract(debs: &Path, files: &[String], root: &Path) -> Result<()> {
     fs::write(staging.join(".packages"), list)?;
     fs::rename(&staging, root).with_context(|| format!("renaming to {}", root.display()))?;
     Ok(())
+}
+
+/// Writes the ELF kernel inside the bzImage `vmlinuz` to `out`.
+///
+/// Xen (for dom0) and libxenguest (for `xl create`) can both decompress a bzImage, but
+/// under emulation decompressing Debian's xz payload takes them 7 to 25 seconds every time;
+/// done once here, it costs nothing afterwards.
+fn decompress_kernel(vmlinuz: &Path, out: &Path) -> Result<()> {
+    let image = fs::read(vmlinuz).with_context(|| format!("{}", vmlinuz.display()))?;
+    let payload = bzimage_payload(&image).with_context(|| format!("{}", vmlinuz.display()))?;
+    let suffixed = |suffix: &str| {
+        let mut name = out.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (xz, partial) = (suffixed(".xz"), suffixed(".partial"));
+    fs::write(&xz, payload)?;
+    let elf = fs::File::create(&partial).with_context(|| format!("{}", partial.display()))?;
+    let mut cmd = Command::new("xz");
+    cmd.args(["--decompress", "--stdout", "--single-stream"]).arg(&xz).stdout(elf);
+    let mut child = cmd.spawn().context("cannot run xz (install xz-utils)")?;
+    let status = process::wait(&mut child, EXTRACT_DEADLINE, "xz")?;
+    let _ = fs::remove_file(&xz);
+    if !status.success() {
+        bail!("xz could not decompress the kernel in {}", vmlinuz.display());
+    }
+    if !fs::read(&partial).is_ok_and(|b| b.starts_with(b"\x7fELF")) {
+        bail!("the payload of {} is not an ELF kernel", vmlinuz.display());
+    }
+    fs::rename(&partial, out)?;
+    Ok(())
+}
+
+/// The compressed kernel inside a bzImage: `payload_length` bytes at `payload_offset` from
+/// the start of the protected-mode code, which follows the `setup_sects` + 1 sectors of the
+/// real-mode part (Linux boot protocol 2.08+, Documentation/arch/x86/boot.rst).
+fn bzimage_payload(image: &[u8]) -> Result<&[u8]> {
+    let u32_at = |at: usize| -> Result<usize> {
+        let bytes = image.get(at..at + 4).context("truncated bzImage header")?;
+        Ok(u32::from_le_bytes(bytes.try_into()?) as usize)
+    };
+    if image.get(0x202..0x206) != Some(b"HdrS") {
+        bail!("not a bzImage (no HdrS signature)");
+    }
+    let setup_sects = match image.get(0x1f1).copied().context("truncated bzImage header")? {
+        0 => 4,
+        n => usize::from(n),
+    };
+    let start = (setup_sects + 1) * 512 + u32_at(0x248)?;
+    let payload =
+        image.get(start..start + u32_at(0x24c)?).context("bzImage payload out of bounds")?;
+    if !payload.starts_with(b"\xfd7zXZ\0") {
+        bail!("the bzImage payload is not xz-compressed");
+    }
+    Ok(payload)
 }

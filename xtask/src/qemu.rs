@@ -46,6 +46,57 @@ pub fn kvm_usable() -> bool {
     fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
 }
 
+/// Remembers that KVM could not run Xen on this machine, so later runs go straight to TCG
+/// instead of spending seconds to fail again. Keyed by what decides it: the host kernel,
+/// the CPU, QEMU and the Xen build.
+#[derive(Debug)]
+pub struct KvmVerdict {
+    file: PathBuf,
+    key: String,
+}
+
+impl KvmVerdict {
+    /// The verdict file in `cache` for booting `xen`.
+    pub fn new(cache: &Path, xen: &Path) -> Self {
+        let read = |path: &str| fs::read_to_string(path).unwrap_or_default();
+        let cpu = read("/proc/cpuinfo")
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .unwrap_or_default()
+            .to_owned();
+        let qemu = Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_owned()
+            })
+            .unwrap_or_default();
+        let xen_size = fs::metadata(xen).map(|m| m.len()).unwrap_or_default();
+        let key = format!(
+            "{} | {cpu} | {qemu} | xen {xen_size} bytes",
+            read("/proc/sys/kernel/osrelease").trim()
+        );
+        KvmVerdict { file: cache.join("kvm-verdict"), key }
+    }
+
+    /// Why KVM failed here before, if it did (same key).
+    pub fn known_failure(&self) -> Option<String> {
+        let text = fs::read_to_string(&self.file).ok()?;
+        let (key, reason) = text.split_once('\n')?;
+        (key == self.key).then(|| reason.trim().to_owned())
+    }
+
+    /// Records that KVM failed, and why.
+    pub fn record_failure(&self, reason: &str) {
+        let _ = fs::write(&self.file, format!("{}\n{reason}\n", self.key));
+    }
+
+    /// Forgets a failure (KVM worked, e.g. with `--accel kvm`).
+    pub fn record_success(&self) {
+        let _ = fs::remove_file(&self.file);
+    }
+}
+
 /// What QEMU boots.
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -67,7 +118,7 @@ impl Machine {
     pub fn command(&self, accel: Accel, interactive: bool) -> Command {
         let mut cmd = Command::new("qemu-system-x86_64");
         // `-cpu max` makes dom0 fault under TCG; qemu64 is the tested model for both.
-        cmd.args(["-accel", &accel.to_string(), "-cpu", "qemu64", "-m", MEMORY]);
+        cmd.args(["-accel", &accel.to_string(), "-cpu", "qemu64", "-m", MEMORY, "-smp", "2"]);
         cmd.args(["-nodefaults", "-display", "none", "-no-reboot"]);
         if interactive {
             cmd.args(["-serial", "mon:stdio"]);
