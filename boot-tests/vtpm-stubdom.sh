@@ -1,6 +1,6 @@
 #!/bin/sh
-# vtpm-stubdom starts from an administrator's xl config, prints its banner and powers off
-# on `xl shutdown` within 5 s.
+# vtpm-stubdom starts from an administrator's xl config, prints its banner, and shuts
+# down within 5 s of `xl shutdown`.
 # timeout: 120
 # needs: images
 

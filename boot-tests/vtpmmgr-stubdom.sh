@@ -1,6 +1,6 @@
 #!/bin/sh
 # vtpmmgr-stubdom starts from an administrator's xl config (the TIS pages of the emulated
-# TPM, TPM 2.0 mode), prints its banner and powers off on `xl shutdown` within 5 s.
+# TPM, TPM 2.0 mode), prints its banner, and shuts down within 5 s of `xl shutdown`.
 # timeout: 120
 # needs: images
 

@@ -132,16 +132,34 @@ bt_wait_gone() {
     bt_log "$1 gone after $(($(bt_now_ms) - bt_t0)) ms"
 }
 
-# bt_shutdown DOMAIN SECONDS — `xl shutdown DOMAIN`, then waits until it has gone.
+# Seconds the toolstack may take to remove a domain that has shut down: under emulation
+# the hotplug scripts that tear down its devices take about ten.
+BT_TEARDOWN_SECONDS=60
+
+# bt_shutdown DOMAIN SECONDS — `xl shutdown DOMAIN`: the domain must act on it within
+# SECONDS (state s, or already gone), and the toolstack must then remove it within
+# BT_TEARDOWN_SECONDS. Logs both times.
 bt_shutdown() {
     xl shutdown "$1" > "$BT_STATE/xl-shutdown.out" 2>&1 ||
         bt_fail "xl shutdown $1: $(tail -n 1 "$BT_STATE/xl-shutdown.out")"
-    bt_wait_gone "$1" "$2"
+    bt_t0=$(bt_now_ms)
+    bt_limit=$(($2 * 1000))
+    while :; do
+        bt_s=$(bt_state "$1")
+        case "$bt_s" in
+        "" | *s*) break ;;
+        esac
+        [ "$(($(bt_now_ms) - bt_t0))" -lt "$bt_limit" ] ||
+            bt_fail "$1 did not shut down within $2 s of xl shutdown (state $bt_s)"
+        sleep 0.1
+    done
+    bt_log "$1 shut down after $(($(bt_now_ms) - bt_t0)) ms"
+    bt_wait_gone "$1" "$BT_TEARDOWN_SECONDS"
 }
 
 # bt_destroy DOMAIN — `xl destroy DOMAIN`; fails if xl does.
 bt_destroy() {
     xl destroy "$1" > "$BT_STATE/xl-destroy.out" 2>&1 ||
         bt_fail "xl destroy $1: $(tail -n 1 "$BT_STATE/xl-destroy.out")"
-    bt_wait_gone "$1" 10
+    bt_wait_gone "$1" "$BT_TEARDOWN_SECONDS"
 }

@@ -243,7 +243,7 @@ fn build_images(ws: &Workspace, phases: &mut Phases) -> Result<Vec<Image>> {
 
 fn fetch_packages(ws: &Workspace, opts: &BootOptions, phases: &mut Phases) -> Result<Packages> {
     let pkgs = packages::fetch(&cache(ws), opts.refresh_packages)?;
-    let how = if pkgs.cached { "cached" } else { "downloaded" };
+    let how = if pkgs.cached { "cached" } else { "resolved with apt" };
     phases.done(
         "packages",
         &format!("{} Debian packages ({how}), kernel {}", pkgs.count, pkgs.kernel_release),

@@ -122,10 +122,7 @@ fn read_manifest(manifest: &Path, header: &str, debs: &Path) -> Option<Vec<Strin
 
 /// Resolves the package set and downloads what is not cached; returns the file names.
 fn download(debs: &Path) -> Result<Vec<String>> {
-    let kernel = kernel_package()?;
-    let roots: Vec<String> = ROOTS.iter().map(|s| s.to_string()).chain([kernel]).collect();
-    let names = resolve(&roots)?;
-    let info = show(&names)?;
+    let (names, info) = resolve()?;
     let mut files = Vec::new();
     let mut wanted = Vec::new();
     for name in &names {
@@ -138,7 +135,7 @@ fn download(debs: &Path) -> Result<Vec<String>> {
         files.push(file);
     }
     if !wanted.is_empty() {
-        eprintln!("packages: downloading {} Debian packages", wanted.len());
+        eprintln!("[xtask] downloading {} Debian packages", wanted.len());
         process::capture(Command::new("apt-get").arg("download").args(&wanted).current_dir(debs), APT_DEADLINE)
             .context("downloading Debian packages (is apt configured for Debian 12, and `apt-get update` run?)")?;
     }
@@ -150,55 +147,43 @@ fn download(debs: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// The concrete kernel package the metapackage points at.
-fn kernel_package() -> Result<String> {
-    let deps = depends(&[KERNEL_META.to_owned()])?;
-    deps.get(KERNEL_META)
+/// The roots, the kernel package behind [`KERNEL_META`], and, recursively, their
+/// dependencies in Debian's `libs` section: exactly the shared libraries the roots'
+/// binaries load, without maintainer-script machinery (python3, udev, debconf, ...), which a
+/// busybox dom0 neither has nor needs. Two apt-cache calls (each re-reads apt's lists).
+fn resolve() -> Result<(BTreeSet<String>, BTreeMap<String, PackageInfo>)> {
+    let roots: Vec<String> = ROOTS.iter().chain(&[KERNEL_META]).map(|s| s.to_string()).collect();
+    let deps = depends(&roots)?;
+    let kernel = deps
+        .get(KERNEL_META)
         .and_then(|list| {
             list.iter().find(|d| d.starts_with("linux-image-") && d.ends_with("-amd64"))
         })
         .cloned()
-        .with_context(|| {
-            format!("cannot find the kernel package behind {KERNEL_META} (run `apt-get update`)")
-        })
-}
-
-/// The roots plus, recursively, their dependencies in Debian's `libs` section: exactly the
-/// shared libraries the roots' binaries load, without maintainer-script machinery (python3,
-/// udev, debconf, ...), which a busybox dom0 neither has nor needs.
-fn resolve(roots: &[String]) -> Result<Vec<String>> {
-    let mut seen: BTreeSet<String> = roots.iter().cloned().collect();
-    let mut queue: VecDeque<String> = roots.iter().cloned().collect();
-    while !queue.is_empty() {
-        let batch: Vec<String> = queue.drain(..).collect();
-        let deps = depends(&batch)?;
-        let fresh: Vec<String> = deps
-            .values()
-            .flatten()
-            .filter(|d| !seen.contains(*d))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if fresh.is_empty() {
-            continue;
-        }
-        for (name, pkg) in show(&fresh)? {
-            if pkg.section == "libs" || pkg.section.ends_with("/libs") {
-                seen.insert(name.clone());
-                queue.push_back(name);
+        .with_context(|| format!("cannot find the kernel package behind {KERNEL_META}"))?;
+    let known: Vec<String> = deps.keys().filter(|name| !name.starts_with('<')).cloned().collect();
+    let info = show(&known)?;
+    let mut chosen: BTreeSet<String> = ROOTS.iter().map(|s| s.to_string()).collect();
+    chosen.insert(kernel);
+    let mut queue: VecDeque<String> = chosen.iter().cloned().collect();
+    while let Some(name) = queue.pop_front() {
+        for dep in deps.get(&name).into_iter().flatten() {
+            let is_lib =
+                info.get(dep).is_some_and(|p| p.section == "libs" || p.section.ends_with("/libs"));
+            if is_lib && chosen.insert(dep.clone()) {
+                queue.push_back(dep.clone());
             }
         }
     }
-    Ok(seen.into_iter().collect())
+    Ok((chosen, info))
 }
 
-/// `apt-cache depends` for `packages`: each package's Depends and PreDepends (the first
-/// alternative of each or-group, virtual packages skipped).
+/// `apt-cache depends --recurse` from `packages`: each package's Depends and PreDepends
+/// (the first alternative of each or-group, virtual packages skipped).
 fn depends(packages: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
     let out = process::capture(
         Command::new("apt-cache")
-            .args(["depends", "--no-recommends", "--no-suggests", "--no-conflicts"])
+            .args(["depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts"])
             .args(["--no-breaks", "--no-replaces", "--no-enhances"])
             .args(packages),
         APT_DEADLINE,
