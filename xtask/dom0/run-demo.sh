@@ -14,10 +14,12 @@ for image in vtpmmgr-stubdom vtpm-stubdom; do
     }
 done
 
-# show DOMAIN — copies DOMAIN's console log to dom0's console as it grows.
+# show DOMAIN — copies DOMAIN's console log to dom0's console as it grows, line by line.
 show() {
     touch "/var/log/xen/console/guest-$1.log"
-    tail -n +1 -F "/var/log/xen/console/guest-$1.log" 2>/dev/null | sed "s/^/[$1] /" &
+    cr=$(printf '\r')
+    tail -n +1 -F "/var/log/xen/console/guest-$1.log" 2>/dev/null |
+        while IFS= read -r line; do echo "[$1] ${line%"$cr"}"; done &
 }
 
 bt_disk /var/lib/xen/vtpmmgr.img 16
@@ -39,10 +41,11 @@ vtpm=["backend=vtpmmgr,uuid=ac0a5b9e-cb1c-4a1f-8c4c-3f1b2a9d7e10"]
 CFG
 
 show vtpmmgr
-xl create /etc/xen/vtpmmgr.cfg
+xl create /etc/xen/vtpmmgr.cfg || echo "run: the manager could not be created (see above)"
 sleep 2
 show vtpm0
-xl create /etc/xen/vtpm0.cfg
+# libxl waits 10 s for the manager's backend to reach InitWait before giving up.
+xl create /etc/xen/vtpm0.cfg || echo "run: vtpm0 could not be created (see above)"
 sleep 5
 xl list
 
