@@ -29,6 +29,8 @@ const READY_DEADLINE: Duration = Duration::from_secs(300);
 const SCENARIO_SLACK: Duration = Duration::from_secs(60);
 /// How long QEMU may take to exit once dom0 said it is done.
 const POWEROFF_DEADLINE: Duration = Duration::from_secs(60);
+/// How long dom0's last words (its dmesg) are awaited after it reports a fatal error.
+const FATAL_DRAIN: Duration = Duration::from_secs(10);
 /// How long the host tools may take to install.
 const INSTALL_DEADLINE: Duration = Duration::from_secs(900);
 /// How long `run` shows the domains when not on a terminal.
@@ -125,7 +127,11 @@ pub fn boot_test(ws: &Workspace, wanted: &[String], opts: &BootOptions) -> Resul
             images::NAMES.join("/")
         );
     }
-    let images = if have_images { build_images(ws, &mut phases)? } else { Vec::new() };
+    let images = if runnable.iter().any(|s| s.needs_images) {
+        build_images(ws, &mut phases)?
+    } else {
+        Vec::new()
+    };
     if runnable.is_empty() {
         bail!("no scenario can run ({} skipped)", skipped.len());
     }
@@ -379,7 +385,13 @@ fn wait_ready(session: &mut Session, verbose: bool) -> Result<String> {
                             "{versions}; Xen banner {banner:.1} s, dom0 ready {ready:.1} s"
                         ));
                     }
-                    Some(Marker::Fatal(reason)) => bail!("dom0 setup failed: {reason}"),
+                    Some(Marker::Fatal(reason)) => {
+                        let reason = reason.to_owned();
+                        // dom0 follows with its dmesg and powers off: keep it for the report.
+                        let until = Instant::now() + FATAL_DRAIN;
+                        while let Next::Serial(_) | Next::Stderr(_) = session.next(until) {}
+                        bail!("dom0 setup failed: {reason}");
+                    }
                     _ => {}
                 }
             }

@@ -25,8 +25,12 @@ pub fn test(
     fuzz_seconds: u64,
 ) -> Result<()> {
     let mut failed = Vec::new();
+    let mut passed = 0;
     let mut step = |name: &str, result: Result<()>| match result {
-        Ok(()) => eprintln!("[xtask] test step {name}: ok"),
+        Ok(()) => {
+            eprintln!("[xtask] test step {name}: ok");
+            passed += 1;
+        }
         Err(err) => {
             eprintln!("[xtask] test step {name} FAILED: {err:#}");
             failed.push(name.to_owned());
@@ -55,6 +59,7 @@ pub fn test(
     if fuzz_seconds > 0 {
         step("fuzz", timed("fuzzing", || fuzz(ws, fuzz_seconds, &[])));
     }
+    println!("steps: {passed} passed, {} failed", failed.len());
     if !failed.is_empty() {
         bail!("test steps failed: {}", failed.join(", "));
     }

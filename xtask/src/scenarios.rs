@@ -3,7 +3,7 @@
 //! A scenario is `boot-tests/<name>.sh`. Its leading comment block may carry
 //! `# timeout: <seconds>` (default [`DEFAULT_TIMEOUT`]) and `# needs: images` (the stub
 //! domain images). dom0 sources `boot-tests/lib/boottest.sh`, then the scenario, under
-//! `set -eu` and the timeout.
+//! `set -eux` and the timeout.
 
 use std::fs;
 use std::path::Path;
