@@ -1,5 +1,6 @@
 # Helpers for boot scenarios, sourced by dom0's init before each scenario (busybox sh,
-# `set -eux`, standard error and the trace to a file shown on failure). $BT_SCENARIO is the scenario's name, $BT_STATE a fresh directory for it.
+# `set -eux`; standard error and the trace go to a file shown on failure). $BT_SCENARIO is
+# the scenario's name, $BT_STATE a fresh directory for it.
 # Every helper that checks something calls bt_fail with a one-line reason when the check
 # fails; that reason is what `cargo xtask boot-test` prints. See docs/boot-harness.md.
 
