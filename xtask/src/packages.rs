@@ -189,10 +189,26 @@ fn depends(packages: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
         APT_DEADLINE,
     )
     .context("resolving Debian package dependencies (run `apt-get update`?)")?;
+    let map = parse_depends(&out.stdout);
+    for pkg in packages {
+        if !map.contains_key(pkg) {
+            bail!("apt-cache knows no package {pkg} (run `apt-get update`?)");
+        }
+    }
+    Ok(map)
+}
+
+/// Parses `apt-cache depends` output: a line per package, then indented `Depends:` and
+/// `PreDepends:` lines; `|` marks a member of an or-group other than its last; `<name>` is a
+/// virtual package (its providers follow, indented further, and are not taken).
+fn parse_depends(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut current = None;
+    // Whether the previous dependency line ended with `|`, and whether its group already
+    // gave a package.
     let mut in_alternatives = false;
-    for line in out.stdout.lines() {
+    let mut group_taken = false;
+    for line in text.lines() {
         if !line.starts_with(' ') {
             current = Some(line.trim().to_owned());
             map.entry(line.trim().to_owned()).or_default();
@@ -209,22 +225,21 @@ fn depends(packages: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
         else {
             continue;
         };
-        let follows_or = in_alternatives;
+        if !in_alternatives {
+            group_taken = false;
+        }
         in_alternatives = alternative;
-        if follows_or || dep.starts_with('<') {
+        // The first real package of an or-group stands for the group.
+        if group_taken || dep.starts_with('<') {
             continue;
         }
+        group_taken = true;
         if let Some(pkg) = &current {
             let name = dep.split(':').next().unwrap_or(dep).to_owned();
             map.entry(pkg.clone()).or_default().push(name);
         }
     }
-    for pkg in packages {
-        if !map.contains_key(pkg) {
-            bail!("apt-cache knows no package {pkg} (run `apt-get update`?)");
-        }
-    }
-    Ok(map)
+    map
 }
 
 /// The fields of a package's candidate version that the harness uses.
@@ -241,8 +256,13 @@ fn show(packages: &[String]) -> Result<BTreeMap<String, PackageInfo>> {
         Command::new("apt-cache").args(["show", "--no-all-versions"]).args(packages),
         APT_DEADLINE,
     )?;
+    Ok(parse_show(&out.stdout))
+}
+
+/// Parses `apt-cache show` output: one paragraph of `Field: value` lines per package.
+fn parse_show(text: &str) -> BTreeMap<String, PackageInfo> {
     let mut map = BTreeMap::new();
-    for paragraph in out.stdout.split("\n\n") {
+    for paragraph in text.split("\n\n") {
         let field = |key: &str| {
             paragraph.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.trim().to_owned())
         };
@@ -253,7 +273,7 @@ fn show(packages: &[String]) -> Result<BTreeMap<String, PackageInfo>> {
             map.insert(name, PackageInfo { version, arch, section });
         }
     }
-    Ok(map)
+    map
 }
 
 /// Unpacks `files` into `root`, unless `root` already holds exactly those packages.
@@ -334,4 +354,46 @@ fn bzimage_payload(image: &[u8]) -> Result<&[u8]> {
         bail!("the bzImage payload is not xz-compressed");
     }
     Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_depends_takes_first_alternative_and_skips_virtual_packages() {
+        let text = "xen-utils-common\n |Depends: sysvinit-utils\n  Depends: lsb-base\n  \
+                    Depends: <python3:any>\n    python3\n  PreDepends: libc6:amd64\n  \
+                    Breaks: old\nlibc6\n  Depends: libgcc-s1\nutil\n |Depends: <awk>\n    mawk\n  \
+                    Depends: gawk\n";
+        let deps = parse_depends(text);
+        assert_eq!(deps["xen-utils-common"], ["sysvinit-utils", "libc6"]);
+        assert_eq!(deps["libc6"], ["libgcc-s1"]);
+        assert_eq!(deps["util"], ["gawk"]);
+    }
+
+    #[test]
+    fn parse_show_reads_version_arch_and_section() {
+        let text = "Package: busybox-static\nVersion: 1:1.35.0-4\nArchitecture: amd64\n\
+                    Section: shells\n\nPackage: zlib1g\nVersion: 1:1.2.13\nArchitecture: amd64\n\
+                    Section: libs\nDescription: x\n";
+        let info = parse_show(text);
+        assert_eq!(info["busybox-static"].version, "1:1.35.0-4");
+        assert_eq!(info["zlib1g"].section, "libs");
+        assert_eq!(info["zlib1g"].arch, "amd64");
+    }
+
+    #[test]
+    fn bzimage_payload_follows_the_setup_header() {
+        let mut image = vec![0u8; 0x1000];
+        image[0x1f1] = 1; // setup_sects: the protected-mode code starts at 2 * 512
+        image[0x202..0x206].copy_from_slice(b"HdrS");
+        image[0x248..0x24c].copy_from_slice(&0x10u32.to_le_bytes());
+        image[0x24c..0x250].copy_from_slice(&8u32.to_le_bytes());
+        image[0x410..0x418].copy_from_slice(b"\xfd7zXZ\0\x01\x02");
+        assert_eq!(bzimage_payload(&image).unwrap(), b"\xfd7zXZ\0\x01\x02");
+        image[0x24c..0x250].copy_from_slice(&0x10000u32.to_le_bytes());
+        assert!(bzimage_payload(&image).is_err());
+        assert!(bzimage_payload(b"MZ").is_err());
+    }
 }
