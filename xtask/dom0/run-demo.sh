@@ -1,0 +1,62 @@
+#!/bin/sh
+# `cargo xtask run` in dom0: starts the manager, then a vTPM bound to it, as an
+# administrator would (manager first: libxl waits 10 s for the backend, protocol spec §1.6),
+# and shows their consoles on dom0's console, each line prefixed with the domain's name.
+
+export BT_SCENARIO=run BT_STATE=/tmp/boottest/run
+mkdir -p "$BT_STATE"
+. /boot-tests/lib/boottest.sh
+
+for image in vtpmmgr-stubdom vtpm-stubdom; do
+    [ -f "/usr/lib/xen/boot/$image.gz" ] || {
+        echo "run: /usr/lib/xen/boot/$image.gz is missing (the image crates are not built yet)"
+        exit 1
+    }
+done
+
+# show DOMAIN — copies DOMAIN's console log to dom0's console as it grows, line by line.
+show() {
+    touch "/var/log/xen/console/guest-$1.log"
+    cr=$(printf '\r')
+    tail -n +1 -F "/var/log/xen/console/guest-$1.log" 2>/dev/null |
+        while IFS= read -r line; do echo "[$1] ${line%"$cr"}"; done &
+}
+
+bt_disk /var/lib/xen/vtpmmgr.img 16
+cat > /etc/xen/vtpmmgr.cfg <<'CFG'
+name="vtpmmgr"
+kernel="/usr/lib/xen/boot/vtpmmgr-stubdom.gz"
+memory=16
+disk=["file:/var/lib/xen/vtpmmgr.img,hda,w"]
+iomem=["fed40,5"]
+extra="tpm2"
+CFG
+bt_disk /var/lib/xen/vtpm0.img 2
+cat > /etc/xen/vtpm0.cfg <<'CFG'
+name="vtpm0"
+kernel="/usr/lib/xen/boot/vtpm-stubdom.gz"
+memory=8
+disk=["file:/var/lib/xen/vtpm0.img,hda,w"]
+vtpm=["backend=vtpmmgr,uuid=ac0a5b9e-cb1c-4a1f-8c4c-3f1b2a9d7e10"]
+CFG
+
+show vtpmmgr
+xl create /etc/xen/vtpmmgr.cfg || echo "run: the manager could not be created (see above)"
+sleep 2
+show vtpm0
+# libxl waits 10 s for the manager's backend to reach InitWait before giving up.
+xl create /etc/xen/vtpm0.cfg || echo "run: vtpm0 could not be created (see above)"
+sleep 5
+xl list
+
+if [ -e /etc/boottest/interactive ]; then
+    echo
+    echo "dom0 shell: the configs are in /etc/xen, the console logs in /var/log/xen/console."
+    echo "'xl list', 'xl console vtpm0' (leave with Ctrl-]), 'poweroff -f' to end."
+    echo "Ctrl-a x quits QEMU at once."
+    setsid cttyhack sh -l
+else
+    # Not on a terminal: show the consoles for a while, then shut everything down.
+    sleep 20
+    xl shutdown -a -w
+fi

@@ -1,0 +1,91 @@
+//! ELF facts the harness checks: shared-library closure of binaries, kernel module deps.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use goblin::elf::Elf;
+
+use crate::archive::{Entry, Tree};
+
+/// The directories the Debian x86_64 dynamic loader searches when a library is not found
+/// through the object's RUNPATH (Debian builds glibc with the multiarch directories as
+/// system directories, so no ld.so.cache is needed).
+const SYSTEM_DIRS: &[&str] =
+    &["lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib"];
+
+/// Checks that every dynamically linked ELF file in `tree` finds its interpreter and each
+/// `DT_NEEDED` library inside `tree`; fails naming every missing one and who needs it.
+pub fn check_needed(tree: &Tree) -> Result<usize> {
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (path, entry) in tree.iter() {
+        let source = match entry {
+            Entry::File { source, mode } if mode & 0o111 != 0 || is_shared_object(path) => source,
+            _ => continue,
+        };
+        let bytes = std::fs::read(source).with_context(|| format!("{}", source.display()))?;
+        if !bytes.starts_with(b"\x7fELF") {
+            continue;
+        }
+        let elf = Elf::parse(&bytes).with_context(|| format!("parsing ELF {}", path.display()))?;
+        if elf.dynamic.is_none() {
+            continue;
+        }
+        checked += 1;
+        if let Some(interp) = elf.interpreter
+            && tree.resolve(interp).is_none()
+        {
+            missing.push(format!("/{} needs its interpreter {interp}", path.display()));
+        }
+        let origin = path.parent().unwrap_or(Path::new(""));
+        let search: Vec<PathBuf> = elf
+            .runpaths
+            .iter()
+            .chain(&elf.rpaths)
+            .flat_map(|list| list.split(':'))
+            .map(|dir| PathBuf::from(dir.replace("$ORIGIN", &format!("/{}", origin.display()))))
+            .chain(SYSTEM_DIRS.iter().map(PathBuf::from))
+            .collect();
+        for lib in &elf.libraries {
+            if !search.iter().any(|dir| tree.resolve(dir.join(lib)).is_some()) {
+                missing.push(format!("/{} needs {lib}", path.display()));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "the dom0 initramfs lacks shared libraries (add the Debian package that ships \
+             them to the package list in xtask/src/packages.rs):\n  {}",
+            missing.join("\n  ")
+        );
+    }
+    Ok(checked)
+}
+
+fn is_shared_object(path: &Path) -> bool {
+    path.file_name().is_some_and(|name| name.to_string_lossy().contains(".so"))
+}
+
+/// The modules a kernel module depends on: the `depends=` field of its `.modinfo` section
+/// (what depmod reads to write modules.dep).
+pub fn module_depends(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let elf = Elf::parse(&bytes).with_context(|| format!("parsing module {}", path.display()))?;
+    let section = elf
+        .section_headers
+        .iter()
+        .find(|sh| elf.shdr_strtab.get_at(sh.sh_name) == Some(".modinfo"))
+        .with_context(|| format!("{} has no .modinfo section", path.display()))?;
+    let range = section.file_range().unwrap_or_default();
+    let modinfo = bytes
+        .get(range)
+        .with_context(|| format!("{}: .modinfo lies outside the file", path.display()))?;
+    Ok(modinfo
+        .split(|&b| b == 0)
+        .filter_map(|field| field.strip_prefix(b"depends="))
+        .flat_map(|list| {
+            String::from_utf8_lossy(list).split(',').map(str::to_owned).collect::<Vec<_>>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect())
+}
