@@ -236,6 +236,12 @@ pub trait Log {
     fn log(&self, level: Level, args: fmt::Arguments<'_>);
 }
 
+impl<T: Log + ?Sized> Log for &T {
+    fn log(&self, level: Level, args: fmt::Arguments<'_>) {
+        (**self).log(level, args);
+    }
+}
+
 /// Everything a split driver needs from the runtime.
 ///
 /// A `Platform` value is a cheap handle (the runtime's is a unit struct; the simulator's

@@ -414,6 +414,23 @@ impl<P: Platform> Xenstore<P> {
         event
     }
 
+    /// The next queued event of any watch whose token starts with `prefix` (a driver
+    /// that sets one watch per device gives them a common prefix), after taking in
+    /// whatever xenstored has sent. Never waits.
+    pub fn next_event_with_prefix(&mut self, prefix: &str) -> Option<WatchEvent> {
+        let _ = self.pump();
+        let (token, watch) = self
+            .watches
+            .range_mut::<str, _>((core::ops::Bound::Included(prefix), core::ops::Bound::Unbounded))
+            .take_while(|(token, _)| token.starts_with(prefix))
+            .find(|(_, watch)| !watch.events.is_empty())?;
+        let path = watch.events.pop_front()?;
+        if watch.events.is_empty() {
+            watch.collapsed = false;
+        }
+        Some(WatchEvent { path, token: token.clone() })
+    }
+
     /// True if any watch has queued events (a waiter must not sleep then: the port's
     /// pending bit may already have been consumed by a request).
     pub fn has_events(&self) -> bool {
