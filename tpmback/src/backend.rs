@@ -620,6 +620,18 @@ impl<P: Platform> Tpmback<P> {
     }
 }
 
+impl<P: Platform> Drop for Tpmback<P> {
+    fn drop(&mut self) {
+        // Mappings and ports release themselves; the watches are ours to end.
+        if let Some(mut store) = self.bus.try_store() {
+            let _ = store.unwatch(DIRECTORY_TOKEN);
+            for id in self.devices.keys() {
+                let _ = store.unwatch(&token_for(*id));
+            }
+        }
+    }
+}
+
 impl FrontendId {
     /// Parses the two path components `<domid>/<handle>` of a device directory.
     pub fn parse(domain: &str, handle: &str) -> Option<Self> {

@@ -48,6 +48,12 @@ impl<P: Platform> Bus<P> {
         self.store.borrow_mut()
     }
 
+    /// The xenstore client, unless it is in use (for drop handlers, which must not
+    /// panic).
+    pub fn try_store(&self) -> Option<RefMut<'_, Xenstore<P>>> {
+        self.store.try_borrow_mut().ok()
+    }
+
     /// The grant table.
     pub fn grants(&self) -> &Rc<GrantTable<P>> {
         &self.grants
@@ -68,18 +74,34 @@ impl<P: Platform> Bus<P> {
         self.now_ns().saturating_add(ns)
     }
 
-    /// Sleeps until one of `ports` or the xenstore port is pending, xenstore watch
-    /// events are queued, or `deadline_ns` passes. True unless the deadline passed.
-    /// The image's idle loop and every blocking driver call wait through this, so
-    /// that watch events a request took in are never slept through.
-    pub fn wait(&self, ports: &[Port], deadline_ns: u64) -> bool {
-        let store_port = {
-            let store = self.store.borrow();
-            if store.has_events() {
+    /// Sleeps until one of `ports` is pending, a watch whose token starts with one
+    /// of `watches` has events queued, or `deadline_ns` passes; true unless the
+    /// deadline passed.
+    ///
+    /// xenstore traffic for other watches wakes the domain but not the caller: it is
+    /// taken off the ring and queued, and the wait goes on. The image's idle loop,
+    /// which serves every driver, passes `&[""]` (any watch). Events a request took in
+    /// earlier are never slept through, as the queues are checked first.
+    pub fn wait(&self, ports: &[Port], watches: &[&str], deadline_ns: u64) -> bool {
+        let store_port = self.store.borrow().port();
+        loop {
+            {
+                let mut store = self.store.borrow_mut();
+                // A broken connection shows up on the next request; waiting goes on.
+                let _ = store.pump();
+                if watches.iter().any(|prefix| store.has_events_with_prefix(prefix)) {
+                    return true;
+                }
+            }
+            if !store::wait_including(&self.platform, store_port, ports, deadline_ns) {
+                return false;
+            }
+            // Only xenstore woke us: its bytes are pumped at the top of the loop.
+            // Otherwise (also) one of the caller's ports is pending: a deadline in the
+            // past makes `wait` a non-blocking check.
+            if !self.platform.take_pending(store_port) || self.platform.wait(ports, 0) {
                 return true;
             }
-            store.port()
-        };
-        store::wait_including(&self.platform, store_port, ports, deadline_ns)
+        }
     }
 }

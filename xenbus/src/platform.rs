@@ -207,7 +207,9 @@ pub trait EventChannels {
 
     /// Sleeps until one of `ports` is pending or Xen system time reaches
     /// `deadline_ns`. True if a port is pending (its bit is left set for the caller).
-    /// May return early (spuriously) only with a port pending.
+    /// Pending bits are checked before the deadline, so a deadline in the past is a
+    /// non-blocking check. Any number of ports may be given (one per connected
+    /// frontend in a backend).
     fn wait(&self, ports: &[Port], deadline_ns: u64) -> bool;
 }
 

@@ -437,6 +437,14 @@ impl<P: Platform> Xenstore<P> {
         self.watches.values().any(|w| !w.events.is_empty())
     }
 
+    /// True if a watch whose token starts with `prefix` has queued events.
+    pub fn has_events_with_prefix(&self, prefix: &str) -> bool {
+        self.watches
+            .range::<str, _>((core::ops::Bound::Included(prefix), core::ops::Bound::Unbounded))
+            .take_while(|(token, _)| token.starts_with(prefix))
+            .any(|(_, watch)| !watch.events.is_empty())
+    }
+
     /// Runs `body` in a transaction and commits it, retrying the whole body when
     /// xenstored answers EAGAIN (a conflicting change), up to
     /// [`TRANSACTION_ATTEMPTS`] times. An error from `body` aborts the transaction.

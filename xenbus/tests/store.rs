@@ -165,12 +165,40 @@ fn an_event_storm_collapses_into_one_event_for_the_watched_path() {
 }
 
 #[test]
-fn bus_wait_returns_at_once_when_events_are_queued() {
+fn bus_wait_returns_at_once_when_the_callers_events_are_queued() {
     let sim = Sim::new();
     let bus = sim.bus(DOM);
-    bus.store().watch("data", "tok").unwrap();
+    bus.store().watch("data", "mine").unwrap();
     let before = sim.world().now_ns();
-    assert!(bus.wait(&[], before + 1_000_000_000));
+    assert!(bus.wait(&[], &["mi"], before + 1_000_000_000));
+    assert!(bus.wait(&[], &[""], before + 1_000_000_000));
+    assert_eq!(sim.world().now_ns(), before);
+}
+
+#[test]
+fn bus_wait_is_not_woken_by_other_drivers_events() {
+    let sim = Sim::new();
+    let bus = sim.bus(DOM);
+    bus.store().watch("data", "other").unwrap();
+    let before = sim.world().now_ns();
+    let deadline = before + 1_000_000_000;
+    assert!(!bus.wait(&[], &["mine"], deadline));
+    assert_eq!(sim.world().now_ns(), deadline);
+    // ... but by its own watch firing meanwhile.
+    bus.store().watch("mine", "mine").unwrap();
+    assert!(bus.wait(&[], &["mine"], deadline + 1_000_000_000));
+}
+
+#[test]
+fn bus_wait_wakes_for_the_callers_port() {
+    let sim = Sim::new();
+    let bus = sim.bus(DOM);
+    bus.store().watch("data", "other").unwrap();
+    let channel = xenbus::EventChannel::alloc_unbound(bus.platform().clone(), DomainId(9)).unwrap();
+    let peer = sim.world().bind(9, DOM, channel.port().0).unwrap();
+    sim.world().notify(9, peer);
+    let before = sim.world().now_ns();
+    assert!(bus.wait(&[channel.port()], &["mine"], before + 1_000_000_000));
     assert_eq!(sim.world().now_ns(), before);
 }
 
