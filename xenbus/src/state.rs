@@ -226,7 +226,18 @@ pub struct FrontendHandshake {
     /// The backend is connected and its parameters were accepted.
     connected: bool,
     /// We asked to close.
-    closing: bool,
+    closing: Closing,
+}
+
+/// Why the frontend is closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closing {
+    /// It is not.
+    No,
+    /// For good ([`FrontendHandshake::close`]).
+    Stay,
+    /// To start over once the backend has let go ([`FrontendHandshake::abandon`]).
+    ThenReopen,
 }
 
 impl FrontendHandshake {
@@ -237,7 +248,7 @@ impl FrontendHandshake {
             state: XenbusState::Initialising,
             set_up: false,
             connected: false,
-            closing: false,
+            closing: Closing::No,
         }
     }
 
@@ -262,7 +273,7 @@ impl FrontendHandshake {
     /// [`connected`](Self::connected).
     pub fn observe(&mut self, backend: XenbusState) -> Step {
         use XenbusState as S;
-        if self.closing {
+        if self.closing != Closing::No {
             return self.observe_closing(backend);
         }
         match backend {
@@ -310,10 +321,20 @@ impl FrontendHandshake {
     fn observe_closing(&mut self, backend: XenbusState) -> Step {
         use XenbusState as S;
         match backend {
-            S::Closing | S::Closed | S::InitWait | S::Unknown if self.state != S::Closed => {
+            S::Closing | S::Closed | S::InitWait | S::Unknown => {
                 let disconnect = self.set_up || self.connected;
                 self.set_up = false;
                 self.connected = false;
+                if self.closing == Closing::ThenReopen {
+                    // The backend let go of the old ring: from here the normal rules
+                    // reconnect (InitWait: set up; Closed: say Initialising).
+                    self.closing = Closing::No;
+                    let step = self.observe(backend);
+                    return Step { disconnect: disconnect || step.disconnect, ..step };
+                }
+                if self.state == S::Closed {
+                    return Step { disconnect, ..Step::NONE };
+                }
                 self.state = S::Closed;
                 Step { disconnect, switch: Some(S::Closed), ..Step::NONE }
             }
@@ -354,12 +375,25 @@ impl FrontendHandshake {
 
     /// Starts an orderly close: publish Closing, then Closed once the backend follows.
     pub fn close(&mut self) -> Step {
-        if self.closing || self.state == XenbusState::Closed {
-            self.closing = true;
+        let already = self.closing != Closing::No || self.state == XenbusState::Closed;
+        self.closing = Closing::Stay;
+        if already {
             return Step::NONE;
         }
-        self.closing = true;
         self.state = XenbusState::Closing;
         Step::switch(XenbusState::Closing)
+    }
+
+    /// Gives the connection up at once (the backend stopped answering): tear down,
+    /// publish Closed, and connect again from scratch once the backend has left
+    /// Connected. Until then no new ring is set up, since a backend still connected
+    /// to the old one would never look at it.
+    pub fn abandon(&mut self) -> Step {
+        let disconnect = self.set_up || self.connected;
+        self.set_up = false;
+        self.connected = false;
+        self.closing = Closing::ThenReopen;
+        self.state = XenbusState::Closed;
+        Step { disconnect, switch: Some(XenbusState::Closed), ..Step::NONE }
     }
 }

@@ -175,6 +175,24 @@ fn frontend_orderly_close() {
 }
 
 #[test]
+fn frontend_abandoning_a_silent_backend_reconnects_once_it_lets_go() {
+    let mut front = FrontendHandshake::new(Publish::Initialised);
+    front.observe(S::InitWait);
+    front.connected(true, S::InitWait);
+    front.observe(S::Connected);
+    front.connected(true, S::Connected);
+    assert_eq!(
+        front.abandon(),
+        Step { disconnect: true, switch: Some(S::Closed), ..Step::NONE }
+    );
+    // The backend still says Connected (to the old ring): nothing new is set up.
+    assert_eq!(front.observe(S::Connected), Step::NONE);
+    // A Linux backend follows us to Closed: ask it to prepare for reconnect.
+    assert_eq!(front.observe(S::Closed), switch(S::Initialising));
+    assert_eq!(front.observe(S::InitWait), CONNECT);
+}
+
+#[test]
 fn state_parse_treats_garbage_as_unknown() {
     assert_eq!(S::parse("4"), S::Connected);
     for bad in ["", "9", "-1", "4 ", "04", "connected"] {
