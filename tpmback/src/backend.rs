@@ -433,17 +433,28 @@ impl<P: Platform> Tpmback<P> {
         let Some(device) = self.devices.get(&id) else { return };
         let backend_path = device.backend_path.clone();
         let frontend_path = device.frontend_path.clone();
-        // The toolstack removes the whole directory once the device is closed.
-        let present = self.bus.store().try_read(&format!("{backend_path}/frontend"));
-        if matches!(present, Ok(None)) {
-            self.forget(id);
-            return;
-        }
-        let online = self.bus.store().try_read(&format!("{backend_path}/online"));
-        let online = matches!(online.as_ref().map(|v| v.as_deref()), Ok(Some("1")));
-        let frontend_state = match self.bus.store().try_read(&format!("{frontend_path}/state")) {
-            Ok(Some(value)) => XenbusState::parse(&value),
-            _ => XenbusState::Unknown,
+        // Act only on what xenstore actually said: a failed read (timeout, broken
+        // connection) leaves the device as it is until the next event.
+        let read = |key: &str, base: &str| self.bus.store().try_read(&format!("{base}/{key}"));
+        let observed = (|| {
+            // The toolstack removes the whole directory once the device is closed.
+            let present = read("frontend", &backend_path)?.is_some();
+            let online = read("online", &backend_path)?.as_deref() == Some("1");
+            let state = read("state", &frontend_path)?;
+            Ok::<_, xenbus::Error>((present, online, state))
+        })();
+        let (online, frontend_state) = match observed {
+            Ok((false, _, _)) => {
+                self.forget(id);
+                return;
+            }
+            Ok((true, online, state)) => {
+                (online, state.map_or(XenbusState::Unknown, |v| XenbusState::parse(&v)))
+            }
+            Err(e) => {
+                xenbus::log!(self.bus.platform(), Warn, "tpmback: {id}: xenstore: {e}");
+                return;
+            }
         };
         let step = match self.devices.get_mut(&id) {
             Some(device) => device.handshake.observe(frontend_state, online),

@@ -2,7 +2,8 @@
 //!
 //! The drivers are written against these traits only, so they run unchanged on Xen (the
 //! runtime implements them with hypercalls and volatile accesses) and on the host
-//! against [`crate::sim`]. Every method maps onto one PV Xen primitive:
+//! against `xenbus::sim` (feature `test-utils`). Every method maps onto one PV Xen
+//! primitive:
 //!
 //! | trait method | Xen |
 //! |---|---|

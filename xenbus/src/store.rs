@@ -50,9 +50,10 @@ pub struct Xenstore<P: Platform> {
     port: Port,
     next_req_id: u32,
     decoder: Decoder,
-    /// The reply to the request in flight, once it arrived: (req_id, message).
+    /// The reply to the request in flight, once it arrived.
     reply: Option<Message>,
-    in_flight: Option<(u32, MessageType)>,
+    /// (req_id, tx_id) of the request in flight; xenstored echoes both.
+    in_flight: Option<(u32, u32)>,
     watches: BTreeMap<String, Watch>,
     broken: Option<WireError>,
     timeout_ns: u64,
@@ -250,8 +251,9 @@ impl<P: Platform> Xenstore<P> {
             }
             return;
         }
+        let header = message.header;
         match self.in_flight {
-            Some((id, _)) if id == message.header.req_id && self.reply.is_none() => {
+            Some((id, tx)) if (id, tx) == (header.req_id, header.tx_id) && self.reply.is_none() => {
                 self.reply = Some(message);
             }
             _ => crate::log!(
@@ -336,7 +338,7 @@ impl<P: Platform> Xenstore<P> {
             wire::encode_request(kind, req_id, tx_id, parts).ok_or(Error::InvalidArgument)?;
         let deadline = self.platform.now_ns().saturating_add(self.timeout_ns);
         self.reply = None;
-        self.in_flight = Some((req_id, kind));
+        self.in_flight = Some((req_id, tx_id));
         let result = self.exchange(&message, deadline);
         self.in_flight = None;
         let reply = result?;

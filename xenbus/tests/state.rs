@@ -181,10 +181,7 @@ fn frontend_abandoning_a_silent_backend_reconnects_once_it_lets_go() {
     front.connected(true, S::InitWait);
     front.observe(S::Connected);
     front.connected(true, S::Connected);
-    assert_eq!(
-        front.abandon(),
-        Step { disconnect: true, switch: Some(S::Closed), ..Step::NONE }
-    );
+    assert_eq!(front.abandon(), Step { disconnect: true, switch: Some(S::Closed), ..Step::NONE });
     // The backend still says Connected (to the old ring): nothing new is set up.
     assert_eq!(front.observe(S::Connected), Step::NONE);
     // A Linux backend follows us to Closed: ask it to prepare for reconnect.

@@ -380,3 +380,49 @@ fn a_stalled_xenstored_times_out() {
     sim.world().store_write("/local/domain/5/k", "v");
     assert_eq!(bus.store().read("k").unwrap(), "v");
 }
+
+mod interleaving {
+    use super::DOM;
+    use proptest::prelude::*;
+    use xenbus::Store;
+    use xenbus::sim::Sim;
+    use xenbus::wire::{Header, MessageType};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Stray replies (ids no request has) and watch events, in any number and
+        /// order ahead of the real reply, neither confuse the client nor get lost.
+        #[test]
+        fn stray_replies_and_events_never_confuse_the_client(
+            noise in prop::collection::vec((any::<bool>(), 1000u32.., 0usize..200), 0..30),
+            chunk in prop_oneof![Just(0usize), 1usize..64],
+        ) {
+            let sim = Sim::new();
+            sim.world().xenstored.response_chunk = chunk;
+            let bus = sim.bus(DOM);
+            bus.store().watch("w", "tok").unwrap();
+            assert_eq!(bus.store().next_event("tok").as_deref(), Some("w"));
+            sim.world().store_write("/local/domain/5/k", "value");
+            let mut events = 0;
+            for (event, id, len) in &noise {
+                if *event {
+                    sim.world().xenstored.inject_event(DOM, &format!("w/{id}"), "tok");
+                    events += 1;
+                } else {
+                    let payload = vec![b'x'; *len];
+                    let header = Header { kind: MessageType::Read, req_id: *id, tx_id: 0, len: u32::try_from(*len).unwrap() };
+                    let mut bytes = header.encode().to_vec();
+                    bytes.extend_from_slice(&payload);
+                    sim.world().xenstored.inject_raw(DOM, &bytes);
+                }
+            }
+            prop_assert_eq!(bus.store().read("k").unwrap(), "value");
+            let mut seen = 0;
+            while bus.store().next_event("tok").is_some() {
+                seen += 1;
+            }
+            prop_assert_eq!(seen, events);
+        }
+    }
+}
