@@ -285,7 +285,7 @@ impl<P: Platform> Tpmback<P> {
         for id in order {
             if let Some(request) = self.examine(id) {
                 self.cursor = Some(id);
-                self.stats.requests += 1;
+                self.stats.requests = self.stats.requests.saturating_add(1);
                 return Some(Event::Request(request));
             }
         }
@@ -335,21 +335,21 @@ impl<P: Platform> Tpmback<P> {
             }
             Parsed::Cancel => {
                 xenbus::log!(platform, Debug, "tpmback: {id}: cancel with nothing in flight");
-                self.stats.cancels += 1;
+                self.stats.cancels = self.stats.cancels.saturating_add(1);
                 let _ = page::write_idle(&connection.page);
                 connection.channel.notify();
                 None
             }
             Parsed::BadState(state) => {
                 xenbus::log!(platform, Warn, "tpmback: {id}: invalid state {state}; reset to IDLE");
-                self.stats.bad_states += 1;
+                self.stats.bad_states = self.stats.bad_states.saturating_add(1);
                 let _ = page::write_idle(&connection.page);
                 connection.channel.notify();
                 None
             }
             Parsed::Invalid(why) => {
                 xenbus::log!(platform, Warn, "tpmback: {id}: {why}; answered with an error");
-                self.stats.refused += 1;
+                self.stats.refused = self.stats.refused.saturating_add(1);
                 let code = match why {
                     Invalid::Empty => errors.bad_size,
                     Invalid::TooLong(_) | Invalid::ExtraPages(_) => errors.too_large,
@@ -602,8 +602,8 @@ impl<P: Platform> Tpmback<P> {
             }
         };
         let generation = self.next_generation;
-        self.next_generation += 1;
-        self.stats.connections += 1;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.stats.connections = self.stats.connections.saturating_add(1);
         if let Some(device) = self.devices.get_mut(&id) {
             device.connection =
                 Some(Connection { page, channel, generation, in_flight: false, recheck: true });

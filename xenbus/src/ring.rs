@@ -60,7 +60,7 @@ pub fn needs_notify(old: u32, new: u32, event: u32) -> bool {
 fn slot_offset(index: u32, size: u32, entry_size: usize) -> usize {
     // `size` is a power of two ≤ 2^16 and the masked index is below it, so the
     // product stays far inside a page-sized ring (checked by the accessors anyway).
-    ENTRIES + (index & (size - 1)) as usize * entry_size
+    ENTRIES + (index & size.saturating_sub(1)) as usize * entry_size
 }
 
 /// The frontend's end of a ring: it produces requests and consumes responses.
