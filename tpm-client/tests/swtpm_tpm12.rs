@@ -19,7 +19,7 @@ fn config(owner: &str, srk: &str) -> Config {
 }
 
 fn detect(swtpm: &Swtpm, config: Config) -> HardwareTpm<SwtpmTransport> {
-    HardwareTpm::detect(swtpm.transport(), config).expect("detect")
+    HardwareTpm::detect(common::transport(swtpm), config).expect("detect")
 }
 
 fn client(tpm: &mut HardwareTpm<SwtpmTransport>) -> &mut Tpm12Client<SwtpmTransport> {
@@ -139,7 +139,7 @@ fn counter_is_created_once() {
 #[test]
 fn existing_owner_with_a_wrong_authorisation_is_refused() {
     let (_dir, swtpm) = owned("t12-wrong-owner");
-    let err = HardwareTpm::detect(swtpm.transport(), config("text:intruder", "text:srk"))
+    let err = HardwareTpm::detect(common::transport(&swtpm), config("text:intruder", "text:srk"))
         .map(|_| ())
         .unwrap_err();
     assert!(matches!(err, Error::AuthFailed { family: Family::Tpm12, rc: 0x01, .. }), "{err:?}");

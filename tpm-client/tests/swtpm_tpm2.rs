@@ -14,7 +14,7 @@ use tpm_client::{
 const SECRET: [u8; 32] = *b"the manager's 32-byte root key!!";
 
 fn detect(swtpm: &Swtpm, config: Config) -> HardwareTpm<SwtpmTransport> {
-    HardwareTpm::detect(swtpm.transport(), config).expect("detect")
+    HardwareTpm::detect(common::transport(swtpm), config).expect("detect")
 }
 
 fn client(tpm: &mut HardwareTpm<SwtpmTransport>) -> &mut Tpm2Client<SwtpmTransport> {
@@ -202,7 +202,7 @@ fn nv_counter_is_defined_incremented_and_persists() {
 fn counter_index_holding_something_else_is_refused() {
     let dir = StateDir::new("t2-counter-foreign");
     let swtpm = Swtpm::start(&dir, Kind::Tpm2, true);
-    let mut transport = swtpm.transport();
+    let mut transport = common::transport(&swtpm);
     // TPM2_NV_DefineSpace(owner, empty auth, ordinary index 0x0180c1c1, owner write+read, 8 bytes).
     let define = [
         0x80, 0x02, 0, 0, 0, 0x2D, 0, 0, 0x01, 0x2A, 0x40, 0, 0, 1, 0, 0, 0, 9, 0x40, 0, 0, 9, 0,
@@ -221,7 +221,7 @@ fn counter_index_holding_something_else_is_refused() {
 fn owner_authorisation_is_checked() {
     let dir = StateDir::new("t2-owner-auth");
     let swtpm = Swtpm::start(&dir, Kind::Tpm2, true);
-    let mut transport = swtpm.transport();
+    let mut transport = common::transport(&swtpm);
     // TPM2_HierarchyChangeAuth(TPM_RH_OWNER, newAuth "secret") with the empty password.
     let change = [
         0x80, 0x02, 0, 0, 0, 0x23, 0, 0, 0x01, 0x29, 0x40, 0, 0, 1, 0, 0, 0, 9, 0x40, 0, 0, 9, 0,
