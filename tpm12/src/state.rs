@@ -195,13 +195,15 @@ pub struct TpmKey {
 }
 
 impl TpmKey {
-    fn write(&self, w: &mut Writer) {
+    /// Serialises the key with its secrets (state blobs, saved contexts).
+    pub(crate) fn write(&self, w: &mut Writer) {
         put_sized(w, &self.public.to_bytes());
         w.bytes(&self.usage_auth[..]).bytes(&self.migration_auth[..]);
         put_sized(w, self.pair.prime());
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Self, StateError> {
+    /// Parses what [`Self::write`] produced.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, StateError> {
         let bytes = r.sized_u32(MAX_BLOB_FIELD)?;
         let mut kr = Reader::new(bytes);
         let public = Key::parse(&mut kr).map_err(|_| StateError::Malformed)?;
@@ -226,6 +228,11 @@ impl TpmKey {
         }
     }
 }
+
+/// TPM_STCLEAR_DATA.countID after the active counter was released: no counter may
+/// be incremented until the next TPM_Startup(ST_CLEAR) (Part 3 §25.4 action 4;
+/// libtpms TPM_COUNT_ID_ILLEGAL). Reported as "no active counter".
+pub const COUNTER_RELEASED: u32 = 0xFFFF_FFFE;
 
 /// A monotonic counter (Part 2 §20, TPM_COUNTER_VALUE plus its authorization).
 #[derive(Clone, Debug)]
@@ -452,6 +459,37 @@ pub struct Session {
     pub nonce_even: Digest20,
 }
 
+impl Session {
+    /// Serialises the session with its secrets (state blobs, saved contexts).
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u32(self.handle).bytes(&self.nonce_even);
+        match &self.kind {
+            SessionKind::Oiap => {
+                w.u8(1);
+            }
+            SessionKind::Osap { entity_type, entity_value, shared_secret } => {
+                w.u8(2).u16(*entity_type).u32(*entity_value).bytes(&shared_secret[..]);
+            }
+        }
+    }
+
+    /// Parses what [`Self::write`] produced.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, StateError> {
+        let handle = r.u32()?;
+        let nonce_even = r.array()?;
+        let kind = match r.u8()? {
+            1 => SessionKind::Oiap,
+            2 => SessionKind::Osap {
+                entity_type: r.u16()?,
+                entity_value: r.u32()?,
+                shared_secret: secret(r.array()?),
+            },
+            _ => return Err(StateError::Malformed),
+        };
+        Ok(Self { handle, kind, nonce_even })
+    }
+}
+
 /// A key loaded in a slot.
 #[derive(Clone, Debug)]
 pub struct LoadedKey {
@@ -475,7 +513,8 @@ pub struct Volatile {
     pub flags: StClearFlags,
     /// PCR values.
     pub pcrs: [Digest20; NUM_PCRS],
-    /// countID: the counter incremented since the last Startup(ST_CLEAR).
+    /// countID: the counter incremented since the last Startup(ST_CLEAR), or
+    /// [`COUNTER_RELEASED`].
     pub active_counter: Option<u32>,
     /// disableResetLock.
     pub disable_reset_lock: bool,
@@ -562,15 +601,7 @@ impl Volatile {
         }
         put_count(&mut w, self.sessions.len());
         for s in &self.sessions {
-            w.u32(s.handle).bytes(&s.nonce_even);
-            match &s.kind {
-                SessionKind::Oiap => {
-                    w.u8(1);
-                }
-                SessionKind::Osap { entity_type, entity_value, shared_secret } => {
-                    w.u8(2).u16(*entity_type).u32(*entity_value).bytes(&shared_secret[..]);
-                }
-            }
+            s.write(&mut w);
         }
         put_hash(&mut w, self.sha1.as_ref());
         put_hash(&mut w, self.hash_tis.as_ref());
@@ -628,21 +659,11 @@ impl Volatile {
         let n = get_count(&mut r)?;
         let mut sessions: Vec<Session> = Vec::new();
         for _ in 0..n {
-            let handle = r.u32()?;
-            let nonce_even = r.array()?;
-            let kind = match r.u8()? {
-                1 => SessionKind::Oiap,
-                2 => SessionKind::Osap {
-                    entity_type: r.u16()?,
-                    entity_value: r.u32()?,
-                    shared_secret: secret(r.array()?),
-                },
-                _ => return Err(StateError::Malformed),
-            };
-            if sessions.iter().any(|s| s.handle == handle) {
+            let session = Session::read(&mut r)?;
+            if sessions.iter().any(|s| s.handle == session.handle) {
                 return Err(StateError::Malformed);
             }
-            sessions.push(Session { handle, kind, nonce_even });
+            sessions.push(session);
         }
         let sha1 = get_hash(&mut r)?;
         let hash_tis = get_hash(&mut r)?;

@@ -309,3 +309,29 @@ pub(crate) fn read_value(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
 pub(crate) fn read_value_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     read_common(tpm, cmd, true)
 }
+
+/// TPM_DirWriteAuth (Part 3 §24.1, deprecated by NV but still used): the owner
+/// writes the one Data Integrity Register.
+pub(crate) fn dir_write_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let index = cmd.r.u32()?;
+    let contents = read_digest(&mut cmd.r)?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    let digest = cmd.in_digest(0);
+    tpm.owner_auth(cmd, 0, &digest)?;
+    if index != 0 {
+        return Err(TpmError::Badindex);
+    }
+    tpm.perm.auth_dir = contents;
+    tpm.dirty.permanent = true;
+    Ok(Out::empty())
+}
+
+/// TPM_DirRead (Part 3 §24.2).
+pub(crate) fn dir_read(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let index = cmd.r.u32()?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    if index != 0 {
+        return Err(TpmError::Badindex);
+    }
+    Ok(Out::params(tpm.perm.auth_dir.to_vec()))
+}

@@ -115,20 +115,7 @@ pub(crate) fn flush_specific(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Ou
                 .ok_or(TpmError::BadParameter)?;
             tpm.vol.context_list.remove(pos);
         }
-        rt::KEY => {
-            let pos = tpm
-                .vol
-                .keys
-                .iter()
-                .position(|k| k.handle == handle)
-                .ok_or(TpmError::BadParameter)?;
-            tpm.vol.keys.remove(pos);
-            // Sessions bound to the key go with it (Part 3 §22.3 action 8.a).
-            tpm.vol.sessions.retain(|s| {
-                !matches!(s.kind, SessionKind::Osap { entity_type, entity_value, .. }
-                    if u8::try_from(entity_type & 0xFF).ok() == Some(et::KEYHANDLE) && entity_value == handle)
-            });
-        }
+        rt::KEY => tpm.flush_key(handle)?,
         rt::AUTH => terminate(tpm, handle)?,
         rt::TRANS | rt::DAA_TPM => return Err(TpmError::BadParameter),
         _ => return Err(TpmError::InvalidResource),
