@@ -274,6 +274,7 @@ impl Tpm12 {
             nv: Vec::new(),
             no_owner_nv_writes: 0,
             da: Default::default(),
+            restrict_delegate: 0,
         };
         let mut tpm = Self {
             config,
@@ -559,7 +560,9 @@ impl Tpm12 {
             crypto::hmac_sha1(&key[..], &[in_digest, &nonce_even, &auth.nonce_odd, &continue_byte]);
         if !crypto::ct_eq(&expected, &auth.hmac) {
             self.da_failure();
-            return Err(if index == 0 { TpmError::Authfail } else { TpmError::Auth2fail });
+            // Commands that report the second authorization's failure as
+            // TPM_AUTH2FAIL map the code themselves (libtpms TPM_Auth2data_Check).
+            return Err(TpmError::Authfail);
         }
         cmd.verified.push(AuthOut {
             index,

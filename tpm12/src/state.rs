@@ -29,8 +29,9 @@ pub fn secret(value: Digest20) -> Secret {
     Zeroizing::new(value)
 }
 
-/// Current format version of all three blobs.
-pub const FORMAT_VERSION: u16 = 1;
+/// Current format version of all three blobs (2: permanent state gained
+/// restrictDelegate).
+pub const FORMAT_VERSION: u16 = 2;
 const MAGIC_PERMANENT: &[u8; 4] = b"T12P";
 const MAGIC_VOLATILE: &[u8; 4] = b"T12V";
 const MAGIC_SAVED: &[u8; 4] = b"T12S";
@@ -294,6 +295,9 @@ pub struct Permanent {
     pub no_owner_nv_writes: u32,
     /// Dictionary-attack counter.
     pub da: DaState,
+    /// restrictDelegate: which certified-migration keys may be delegated
+    /// (TPM_CAP_PROP_CMK_RESTRICTION; set with TPM_SetCapability).
+    pub restrict_delegate: u32,
 }
 
 impl Permanent {
@@ -336,7 +340,7 @@ impl Permanent {
             w.bytes(&n.auth[..]);
             put_sized(&mut w, &n.data);
         }
-        w.u32(self.no_owner_nv_writes).u32(self.da.fail_count);
+        w.u32(self.no_owner_nv_writes).u32(self.da.fail_count).u32(self.restrict_delegate);
         Zeroizing::new(w.into_vec())
     }
 
@@ -393,6 +397,7 @@ impl Permanent {
         }
         let no_owner_nv_writes = r.u32()?;
         let da = DaState { fail_count: r.u32()? };
+        let restrict_delegate = r.u32()?;
         r.finish()?;
         if owner_auth.is_some() != srk.is_some() {
             return Err(StateError::Malformed);
@@ -411,6 +416,7 @@ impl Permanent {
             nv,
             no_owner_nv_writes,
             da,
+            restrict_delegate,
         })
     }
 
@@ -518,6 +524,9 @@ pub struct Volatile {
     pub active_counter: Option<u32>,
     /// disableResetLock.
     pub disable_reset_lock: bool,
+    /// deferredPhysicalPresence (TPM_SetCapability; bit 0 would allow an unowned
+    /// TPM_FieldUpgrade, which this TPM does not implement).
+    pub deferred_physical_presence: u32,
     /// contextNonceKey.
     pub context_nonce_key: Digest20,
     /// contextNonceSession.
@@ -556,6 +565,7 @@ impl Volatile {
             pcrs: [[0; 20]; NUM_PCRS],
             active_counter: None,
             disable_reset_lock: false,
+            deferred_physical_presence: 0,
             context_nonce_key: [0; 20],
             context_nonce_session: [0; 20],
             context_count: 0,
@@ -587,7 +597,7 @@ impl Volatile {
             w.bytes(pcr);
         }
         w.u32(self.active_counter.unwrap_or(0)).u8(self.active_counter.is_some().into());
-        w.u8(self.disable_reset_lock.into());
+        w.u8(self.disable_reset_lock.into()).u32(self.deferred_physical_presence);
         w.bytes(&self.context_nonce_key).bytes(&self.context_nonce_session).u32(self.context_count);
         put_count(&mut w, self.context_list.len());
         for c in &self.context_list {
@@ -636,6 +646,7 @@ impl Volatile {
         let counter = r.u32()?;
         let active_counter = get_bool(&mut r)?.then_some(counter);
         let disable_reset_lock = get_bool(&mut r)?;
+        let deferred_physical_presence = r.u32()?;
         let context_nonce_key = r.array()?;
         let context_nonce_session = r.array()?;
         let context_count = r.u32()?;
@@ -679,6 +690,7 @@ impl Volatile {
             pcrs,
             active_counter,
             disable_reset_lock,
+            deferred_physical_presence,
             context_nonce_key,
             context_nonce_session,
             context_count,
@@ -697,8 +709,8 @@ impl Volatile {
 }
 
 /// What TPM_SaveState preserves for TPM_Startup(ST_STATE) (Part 3 §3.3): the
-/// TPM_STCLEAR_FLAGS, the TPM_STCLEAR_DATA (PCRs, countID, disableResetLock,
-/// contextNonceKey) and the loaded keys.
+/// TPM_STCLEAR_FLAGS and the TPM_STCLEAR_DATA (PCRs, countID, disableResetLock,
+/// deferredPhysicalPresence, contextNonceKey) and the NV areas' ST_CLEAR locks.
 #[derive(Clone, Debug)]
 pub struct SavedState {
     /// TPM_STCLEAR_FLAGS.
@@ -709,6 +721,8 @@ pub struct SavedState {
     pub active_counter: Option<u32>,
     /// disableResetLock.
     pub disable_reset_lock: bool,
+    /// deferredPhysicalPresence.
+    pub deferred_physical_presence: u32,
     /// contextNonceKey.
     pub context_nonce_key: Digest20,
     /// NV indices' bReadSTClear / bWriteSTClear, by index.
@@ -725,7 +739,8 @@ impl SavedState {
             w.bytes(pcr);
         }
         w.u32(self.active_counter.unwrap_or(0)).u8(self.active_counter.is_some().into());
-        w.u8(self.disable_reset_lock.into()).bytes(&self.context_nonce_key);
+        w.u8(self.disable_reset_lock.into()).u32(self.deferred_physical_presence);
+        w.bytes(&self.context_nonce_key);
         put_count(&mut w, self.nv_st_clear.len());
         for (index, read, write) in &self.nv_st_clear {
             w.u32(*index).u8((*read).into()).u8((*write).into());
@@ -745,6 +760,7 @@ impl SavedState {
         let counter = r.u32()?;
         let active_counter = get_bool(&mut r)?.then_some(counter);
         let disable_reset_lock = get_bool(&mut r)?;
+        let deferred_physical_presence = r.u32()?;
         let context_nonce_key = r.array()?;
         let n = get_count(&mut r)?;
         let mut nv_st_clear = Vec::new();
@@ -752,7 +768,15 @@ impl SavedState {
             nv_st_clear.push((r.u32()?, get_bool(&mut r)?, get_bool(&mut r)?));
         }
         r.finish()?;
-        Ok(Self { flags, pcrs, active_counter, disable_reset_lock, context_nonce_key, nv_st_clear })
+        Ok(Self {
+            flags,
+            pcrs,
+            active_counter,
+            disable_reset_lock,
+            deferred_physical_presence,
+            context_nonce_key,
+            nv_st_clear,
+        })
     }
 }
 

@@ -53,12 +53,16 @@ pub(crate) fn change_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> 
     // Actions 9–12: decrypt, check the entity's old value, re-encrypt.
     let b1 = parent.pair.decrypt_oaep(&mut tpm.drbg, &enc_data)?;
     let plain = if entity_type == u16::from(et::KEY) {
-        let mut key = StoreAsymKey::parse(&b1).map_err(|_| TpmError::InvalidStructure)?;
+        // libtpms TPM_StoreAsymkey_Load: the payload byte is checked first.
+        if b1.first() != Some(&crate::consts::pt::ASYM) {
+            return Err(TpmError::InvalidStructure);
+        }
+        let mut key = StoreAsymKey::parse(&b1)?;
         tpm.verify_auth(cmd, 1, 0, 0, &key.usage_auth, &digest).map_err(auth2)?;
         key.usage_auth = *decrypt_auth;
         Zeroizing::new(key.to_bytes())
     } else {
-        let mut sealed = SealedData::parse(&b1).map_err(|_| TpmError::InvalidStructure)?;
+        let mut sealed = SealedData::parse_any(&b1)?;
         if !crypto::ct_eq(&sealed.proof, &tpm.perm.tpm_proof[..]) {
             return Err(TpmError::Authfail);
         }

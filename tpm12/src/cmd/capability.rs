@@ -286,7 +286,7 @@ fn property(tpm: &Tpm12, prop: u32, w: &mut Writer) -> TpmResult<()> {
             w.u32(count(MAX_SESSIONS).saturating_add(MAX_TRANS_SESSIONS));
         }
         cap::PROP_CMK_RESTRICTION => {
-            w.u32(0);
+            w.u32(tpm.perm.restrict_delegate);
         }
         cap::PROP_DURATION => {
             for d in tpm.config.durations_us {
@@ -355,9 +355,9 @@ mod set {
 /// TPM_SetCapability (Part 3 §7.? "TPM_SetCapability"): the flags tpm-tools and
 /// TrouSerS set this way (readSRKPub, readPubek, disableFullDALogicInfo, ...) with
 /// the authorization each flag needs: the owner (the optional session), physical
-/// presence, or a locality. Everything else, including the TPM_PERMANENT_DATA and
-/// TPM_STCLEAR_DATA fields this engine does not keep (restrictDelegate, DAA,
-/// deferredPhysicalPresence), is TPM_BAD_PARAMETER.
+/// presence, or a locality, restrictDelegate and deferredPhysicalPresence.
+/// Everything else, including the DAA proof (DAA is not implemented), is
+/// TPM_BAD_PARAMETER.
 pub(crate) fn set_capability(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let area = cmd.r.u32()?;
     let sub = cmd.r.sized_u32(MAX_FIELD)?.to_vec();
@@ -481,9 +481,33 @@ pub(crate) fn set_capability(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Ou
             tpm.vol.tos_present = false;
             tpm.dirty.volatile = true;
         }
-        set::PERM_DATA | set::STCLEAR_DATA => {
-            // libtpms reads the value as a UINT32 before looking at the field.
-            if area == set::STCLEAR_DATA || sub != DAA_PROOF {
+        set::PERM_DATA if sub == PD_RESTRICT_DELEGATE => {
+            let v = <[u8; 4]>::try_from(value.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| TpmError::BadParameter)?;
+            need(owner)?;
+            enabled_active()?;
+            tpm.perm.restrict_delegate = v;
+            tpm.dirty.permanent = true;
+        }
+        set::STCLEAR_DATA => {
+            let v = <[u8; 4]>::try_from(value.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| TpmError::BadParameter)?;
+            if sub != SD_DEFERRED_PHYSICAL_PRESENCE {
+                return Err(TpmError::BadParameter);
+            }
+            // Bits may be cleared any time; setting one needs physical presence.
+            if !presence && v & !tpm.vol.deferred_physical_presence != 0 {
+                return Err(TpmError::BadPresence);
+            }
+            tpm.vol.deferred_physical_presence = v;
+            tpm.dirty.volatile = true;
+        }
+        set::PERM_DATA => {
+            // libtpms reads the value as a UINT32 before looking at the field; the
+            // DAA proof (which has no value) belongs to DAA, not implemented here.
+            if sub != DAA_PROOF {
                 <[u8; 4]>::try_from(value.as_slice()).map_err(|_| TpmError::BadParameter)?;
             }
             return Err(TpmError::BadParameter);
@@ -494,6 +518,10 @@ pub(crate) fn set_capability(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Ou
     Ok(Out::empty())
 }
 
+/// TPM_SD_DEFERREDPHYSICALPRESENCE.
+const SD_DEFERRED_PHYSICAL_PRESENCE: u32 = 6;
+/// TPM_PD_RESTRICTDELEGATE.
+const PD_RESTRICT_DELEGATE: u32 = 23;
 /// TPM_PD_DAAPROOF, the one TPM_PERMANENT_DATA field set without a value.
 const DAA_PROOF: u32 = 25;
 

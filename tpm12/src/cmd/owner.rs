@@ -51,6 +51,7 @@ impl Tpm12 {
         self.perm.operator_auth = None;
         self.perm.tpm_proof = secret([0; 20]);
         self.perm.no_owner_nv_writes = 0;
+        self.perm.restrict_delegate = 0;
         // The dictionary-attack state goes with the owner (libtpms resets it with
         // TPM_STCLEAR_DATA, Part 3 §6.1 action 8).
         self.perm.da = Default::default();

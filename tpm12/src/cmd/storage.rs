@@ -243,23 +243,29 @@ pub(crate) fn load_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(handle.to_be_bytes().to_vec()))
 }
 
-/// TPM_GetPubKey (Part 3 §10.6).
+/// TPM_GetPubKey (Part 3 §10.6), in libtpms's order: the key (PCRs checked unless
+/// pcrIgnoredOnRead), its authorization (without a session only keys marked
+/// TPM_AUTH_NEVER or TPM_NO_READ_PUBKEY_AUTH), then the SRK's readSRKPub flag.
 pub(crate) fn get_pub_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let handle = cmd.r.u32()?;
     tpm.check(cmd, check::ALL)?;
     let digest = cmd.in_digest(4);
-    if handle == kh::SRK && !cmd.has_auth(1) && !tpm.perm.flags.read_srk_pub {
+    let (key, _) = tpm.loaded_key(handle, true, cmd.locality)?;
+    if cmd.has_auth(1) {
+        tpm.key_auth(cmd, 0, handle, &digest)?;
+    } else if !matches!(key.public.auth_data_usage, auth_usage::NEVER | auth_usage::PRIV_USE_ONLY) {
+        return Err(TpmError::Authfail);
+    }
+    if handle == kh::SRK && !tpm.perm.flags.read_srk_pub {
         return Err(TpmError::InvalidKeyhandle);
     }
-    if handle != kh::SRK || cmd.has_auth(1) {
-        tpm.key_auth(cmd, 0, handle, &digest)?;
-    }
-    tpm.check_key_pcrs(handle, cmd.locality)?;
-    Ok(Out::params(tpm.key(handle)?.public.pubkey().to_bytes()))
+    Ok(Out::params(key.public.pubkey().to_bytes()))
 }
 
 /// TPM_SEALED_DATA (Part 2 §9.3).
 pub(crate) struct SealedData {
+    /// payload (TPM_PT_SEAL for what TPM_Seal made).
+    pub payload: u8,
     pub auth: Secret,
     pub proof: Digest20,
     pub stored_digest: Digest20,
@@ -269,22 +275,31 @@ pub(crate) struct SealedData {
 impl SealedData {
     pub(crate) fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let mut w = Writer::new();
-        w.u8(pt::SEAL).bytes(&self.auth[..]).bytes(&self.proof).bytes(&self.stored_digest);
+        w.u8(self.payload).bytes(&self.auth[..]).bytes(&self.proof).bytes(&self.stored_digest);
         write_sized(&mut w, &self.data);
         zeroize::Zeroizing::new(w.into_vec())
     }
 
-    pub(crate) fn parse(bytes: &[u8]) -> TpmResult<Self> {
+    /// Parses a TPM_SEALED_DATA whatever its payload byte (TPM_ChangeAuth, like
+    /// libtpms, relies on the tpmProof and authorization checks instead).
+    pub(crate) fn parse_any(bytes: &[u8]) -> TpmResult<Self> {
         let mut r = Reader::new(bytes);
-        if r.u8()? != pt::SEAL {
-            return Err(TpmError::NotsealedBlob);
-        }
+        let payload = r.u8()?;
         let auth = secret(read_digest(&mut r)?);
         let proof = read_digest(&mut r)?;
         let stored_digest = read_digest(&mut r)?;
         let data = zeroize::Zeroizing::new(r.sized_u32(MAX_FIELD)?.to_vec());
         r.finish()?;
-        Ok(Self { auth, proof, stored_digest, data })
+        Ok(Self { payload, auth, proof, stored_digest, data })
+    }
+
+    /// Parses a TPM_SEALED_DATA made by TPM_Seal.
+    pub(crate) fn parse(bytes: &[u8]) -> TpmResult<Self> {
+        let sealed = Self::parse_any(bytes)?;
+        if sealed.payload != pt::SEAL {
+            return Err(TpmError::NotsealedBlob);
+        }
+        Ok(sealed)
     }
 }
 
@@ -325,6 +340,7 @@ pub(crate) fn seal(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let auth = tpm.adip_decrypt(cmd, &enc_auth, false)?;
     let mut stored = StoredData { v12, et: 0, seal_info, enc_data: Vec::new() };
     let sealed = SealedData {
+        payload: pt::SEAL,
         auth,
         proof: *tpm.perm.tpm_proof,
         stored_digest: stored_digest(&stored),
