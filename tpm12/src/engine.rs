@@ -574,6 +574,27 @@ impl Tpm12 {
         Ok(())
     }
 
+    /// Accepts authorization `index` without checking its HMAC, only so the response
+    /// carries a trailer under `key` (TPM_NV_ReadValue while nvLocked is FALSE:
+    /// Part 3 §20.4 action 1.c, libtpms skips the check).
+    pub(crate) fn accept_unverified(
+        &mut self,
+        cmd: &mut Cmd<'_>,
+        index: usize,
+        key: Secret,
+    ) -> TpmResult<()> {
+        let auth = cmd.auth(index)?.clone();
+        self.session(auth.handle)?;
+        cmd.verified.push(AuthOut {
+            index,
+            handle: auth.handle,
+            key,
+            nonce_odd: auth.nonce_odd,
+            continue_session: auth.continue_session,
+        });
+        Ok(())
+    }
+
     /// The session with `handle`.
     pub(crate) fn session(&self, handle: u32) -> TpmResult<&Session> {
         self.vol.sessions.iter().find(|s| s.handle == handle).ok_or(TpmError::InvalidAuthhandle)

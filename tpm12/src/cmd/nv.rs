@@ -266,7 +266,17 @@ fn read_common(tpm: &mut Tpm12, cmd: &mut Cmd<'_>, by_area_auth: bool) -> TpmRes
         if attrs & nv::PER_OWNERREAD == 0 {
             return Err(TpmError::AuthConflict);
         }
-        tpm.owner_auth(cmd, 0, &digest)?;
+        if locked {
+            tpm.owner_auth(cmd, 0, &digest)?;
+        } else {
+            // Action 1.c: with nvLocked FALSE the owner HMAC is not checked, but the
+            // response is still authorized with the owner secret.
+            let handle = cmd.auth(0)?.handle;
+            tpm.session(handle)?;
+            let owner = *tpm.perm.owner_auth.as_deref().ok_or(TpmError::Authfail)?;
+            let key = tpm.session_key(cmd, 0, u16::from(et::OWNER), 0, &owner)?;
+            tpm.accept_unverified(cmd, 0, key)?;
+        }
     } else if locked && attrs & (nv::PER_OWNERREAD | nv::PER_AUTHREAD) != 0 {
         return Err(TpmError::AuthConflict);
     }

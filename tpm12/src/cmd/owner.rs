@@ -287,8 +287,9 @@ pub(crate) fn physical_set_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> Tp
 pub(crate) fn set_owner_install(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let state = read_bool(&mut cmd.r)?;
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    // Action 1: with an owner the command succeeds and changes nothing.
     if tpm.perm.owner_auth.is_some() {
-        return Err(TpmError::OwnerSet);
+        return Ok(Out::empty());
     }
     tpm.require_presence()?;
     tpm.perm.flags.ownership = state;

@@ -403,9 +403,9 @@ impl Log {
     /// Records a response completely but for its authorization trailers (their
     /// nonces are random; `call` verified their HMACs).
     pub fn all(&mut self, what: impl Into<String>, rsp: &[u8]) -> u32 {
-        let trailers = match u16::from_be_bytes([rsp[0], rsp[1]]) {
-            0xC5 => 41,
-            0xC6 => 82,
+        let trailers = match (u16::from_be_bytes([rsp[0], rsp[1]]), code(rsp)) {
+            (0xC5, 0) => 41,
+            (0xC6, 0) => 82,
             _ => 0,
         };
         self.bytes(what, rsp, &rsp[..rsp.len() - trailers])
