@@ -209,11 +209,15 @@ impl TpmKey {
         let mut kr = Reader::new(bytes);
         let public = Key::parse(&mut kr).map_err(|_| StateError::Malformed)?;
         kr.finish().map_err(|_| StateError::Malformed)?;
+        // Only the canonical encoding (TPM_STRUCT_VER 1.1.0.0 for TPM_KEY) is stored.
+        if public.to_bytes() != bytes {
+            return Err(StateError::Malformed);
+        }
         let usage_auth = secret(r.array()?);
         let migration_auth = secret(r.array()?);
         let prime = Zeroizing::new(r.sized_u32(MAX_BLOB_FIELD)?.to_vec());
         let parms = public.parms.rsa_parms().map_err(|_| StateError::Malformed)?;
-        let pair = RsaKeyPair::from_modulus_and_prime(&public.pub_key, parms.exponent, &prime)
+        let pair = RsaKeyPair::from_modulus_and_prime_lazy(&public.pub_key, parms.exponent, &prime)
             .map_err(|_| StateError::Malformed)?;
         Ok(Self { public, usage_auth, migration_auth, pair })
     }
@@ -358,7 +362,7 @@ impl Permanent {
                 let modulus = r.sized_u32(MAX_BLOB_FIELD)?;
                 let prime = Zeroizing::new(r.sized_u32(MAX_BLOB_FIELD)?.to_vec());
                 Some(
-                    RsaKeyPair::from_modulus_and_prime(modulus, exponent, &prime)
+                    RsaKeyPair::from_modulus_and_prime_lazy(modulus, exponent, &prime)
                         .map_err(|_| StateError::Malformed)?,
                 )
             }
@@ -643,8 +647,7 @@ impl Volatile {
         for pcr in &mut pcrs {
             *pcr = r.array()?;
         }
-        let counter = r.u32()?;
-        let active_counter = get_bool(&mut r)?.then_some(counter);
+        let active_counter = get_opt_u32(&mut r)?;
         let disable_reset_lock = get_bool(&mut r)?;
         let deferred_physical_presence = r.u32()?;
         let context_nonce_key = r.array()?;
@@ -757,8 +760,7 @@ impl SavedState {
         for pcr in &mut pcrs {
             *pcr = r.array()?;
         }
-        let counter = r.u32()?;
-        let active_counter = get_bool(&mut r)?.then_some(counter);
+        let active_counter = get_opt_u32(&mut r)?;
         let disable_reset_lock = get_bool(&mut r)?;
         let deferred_physical_presence = r.u32()?;
         let context_nonce_key = r.array()?;
@@ -812,6 +814,17 @@ fn get_count(r: &mut Reader<'_>) -> Result<u32, StateError> {
         return Err(StateError::Malformed);
     }
     Ok(n)
+}
+
+/// An optional u32 stored as the value (0 when absent) then a presence bool; a
+/// value without presence is refused, so every state has one encoding.
+fn get_opt_u32(r: &mut Reader<'_>) -> Result<Option<u32>, StateError> {
+    let value = r.u32()?;
+    match get_bool(r)? {
+        true => Ok(Some(value)),
+        false if value == 0 => Ok(None),
+        false => Err(StateError::Malformed),
+    }
 }
 
 fn get_bool(r: &mut Reader<'_>) -> Result<bool, StateError> {
@@ -869,7 +882,12 @@ fn get_hash(r: &mut Reader<'_>) -> Result<Option<sha1::Sha1>, StateError> {
     }
     let bytes = r.sized_u32(1024)?;
     let state = bytes.try_into().map_err(|_| StateError::Malformed)?;
-    sha1::Sha1::deserialize(state).map(Some).map_err(|_| StateError::Malformed)
+    let hash = sha1::Sha1::deserialize(state).map_err(|_| StateError::Malformed)?;
+    // Bytes past the buffered data are not state: only the canonical form is taken.
+    if hash.serialize()[..] != *bytes {
+        return Err(StateError::Malformed);
+    }
+    Ok(Some(hash))
 }
 
 /// The PCR info check shared by seal and key use: selection and locality.

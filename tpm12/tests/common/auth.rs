@@ -69,6 +69,31 @@ impl Side for Eng<'_> {
     }
 }
 
+/// The engine on a clock the test sets (dictionary-attack timing without waiting).
+pub struct Clocked<'a> {
+    pub tpm: &'a mut tpm12::Tpm12,
+    pub now_ms: u64,
+    pub locality: u8,
+}
+
+impl Side for Clocked<'_> {
+    fn tx(&mut self, command: &[u8]) -> Vec<u8> {
+        let context = tpm_engine::ExecContext { locality: self.locality, now_ms: self.now_ms };
+        let rsp = self.tpm.execute(context, command);
+        super::assert_well_formed(&rsp);
+        rsp
+    }
+    fn set_locality(&mut self, locality: u8) {
+        self.locality = locality;
+    }
+    fn name(&self) -> &'static str {
+        "engine"
+    }
+    fn init(&mut self) {
+        self.tpm.init();
+    }
+}
+
 /// An authorization session as the caller tracks it.
 #[derive(Clone, Debug)]
 pub struct Session {
