@@ -203,7 +203,7 @@ pub(crate) fn current_ticks(tpm: &Tpm12) -> Vec<u8> {
     w.into_vec()
 }
 
-/// TPM_GetTicks (Part 3 §23.2).
+/// TPM_GetTicks (Part 3 §23.1).
 pub(crate) fn get_ticks(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;
     Ok(Out::params(current_ticks(tpm)))

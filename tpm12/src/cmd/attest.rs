@@ -1,5 +1,5 @@
-//! Attestation: TPM_Quote, TPM_Quote2 and TPM_CertifyKey (Part 3 §16.5, §16.6,
-//! §12.? "TPM_CertifyKey"), and the signature the three share.
+//! Attestation: TPM_Quote, TPM_Quote2 and TPM_CertifyKey (Part 3 §16.3, §16.5,
+//! §13.8), and the signature the three share.
 
 use alloc::vec::Vec;
 use tpm_engine::wire::Writer;
@@ -37,7 +37,7 @@ fn check_quote_key(key: &TpmKey) -> TpmResult<()> {
     Ok(())
 }
 
-/// TPM_Quote (Part 3 §16.5): signs TPM_QUOTE_INFO over the selected PCRs.
+/// TPM_Quote (Part 3 §16.3): signs TPM_QUOTE_INFO over the selected PCRs.
 pub(crate) fn quote(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let key_handle = cmd.r.u32()?;
     let start = cmd.mark();
@@ -59,7 +59,7 @@ pub(crate) fn quote(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_Quote2 (Part 3 §16.6): signs TPM_QUOTE_INFO2, which carries the locality in a
+/// TPM_Quote2 (Part 3 §16.5): signs TPM_QUOTE_INFO2, which carries the locality in a
 /// TPM_PCR_INFO_SHORT, optionally followed by TPM_CAP_VERSION_INFO.
 pub(crate) fn quote2(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let key_handle = cmd.r.u32()?;
@@ -95,7 +95,7 @@ pub(crate) fn quote2(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_CertifyKey (Part 3 §12.? "TPM_CertifyKey"): one key signs a description of
+/// TPM_CertifyKey (Part 3 §13.8): one key signs a description of
 /// another, TPM_CERTIFY_INFO or (for keys bound to localities or PCRs 16 and up)
 /// TPM_CERTIFY_INFO2.
 pub(crate) fn certify_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {

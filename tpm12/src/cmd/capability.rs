@@ -327,7 +327,8 @@ fn da_info(tpm: &Tpm12, w: &mut Writer) {
     w.u32(0);
 }
 
-/// TPM_SetCapability areas (Part 2 §21.?, TPM_CAPABILITY_AREA for SetCapability).
+/// TPM_SetCapability areas and fields (Part 2, TPM_CAPABILITY_AREA values for
+/// TPM_SetCapability).
 mod set {
     pub const PERM_FLAGS: u32 = 1;
     pub const PERM_DATA: u32 = 2;
@@ -352,7 +353,7 @@ mod set {
     pub const AF_TOSPRESENT: u32 = 4;
 }
 
-/// TPM_SetCapability (Part 3 §7.? "TPM_SetCapability"): the flags tpm-tools and
+/// TPM_SetCapability (Part 3 §7.2): the flags tpm-tools and
 /// TrouSerS set this way (readSRKPub, readPubek, disableFullDALogicInfo, ...) with
 /// the authorization each flag needs: the owner (the optional session), physical
 /// presence, or a locality, restrictDelegate and deferredPhysicalPresence.

@@ -13,7 +13,7 @@ use crate::engine::{Cmd, MAX_COUNTERS, Out, Tpm12, check};
 use crate::error::{TpmError, TpmResult};
 use crate::state::{COUNTER_RELEASED, Counter, SessionKind};
 
-/// The public TPM_COUNTER_VALUE (Part 2 §20.?): tag, label, count.
+/// The public part of TPM_COUNTER_VALUE (Part 2): tag, label, count.
 fn counter_value(c: &Counter, w: &mut Writer) {
     w.u16(stag::COUNTER_VALUE).bytes(&c.label).u32(c.value);
 }

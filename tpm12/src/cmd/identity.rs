@@ -1,5 +1,5 @@
 //! Identities: TPM_MakeIdentity and TPM_ActivateIdentity (Part 3 §15), the TPM's
-//! half of the privacy-CA protocol (Part 1 §12.?).
+//! half of the privacy-CA protocol (Part 1, "Identity creation").
 
 use tpm_engine::wire::{Reader, Writer};
 
@@ -13,7 +13,8 @@ use crate::structs::{
 
 /// The largest RSA key this TPM makes (libtpms TPM_RSA_KEY_LENGTH_MAX).
 const RSA_KEY_LENGTH_MAX: u32 = 2048;
-/// TPM_EK_TYPE_ACTIVATE (Part 2 §12.?): the only TPM_EK_BLOB type ActivateIdentity takes.
+/// TPM_EK_TYPE_ACTIVATE (Part 2, TPM_EK_TYPE): the only TPM_EK_BLOB type
+/// ActivateIdentity takes.
 const EK_TYPE_ACTIVATE: u16 = 1;
 
 /// Whether this TPM can make a key with these parameters for `usage`
@@ -108,7 +109,7 @@ pub(crate) fn make_identity(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_SYMMETRIC_KEY (Part 2 §11.?): the session key a privacy CA sends back.
+/// TPM_SYMMETRIC_KEY (Part 2): the session key a privacy CA sends back.
 struct SymmetricKey<'a> {
     algorithm: u32,
     enc_scheme: u16,

@@ -320,7 +320,7 @@ pub(crate) fn read_value_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<O
     read_common(tpm, cmd, true)
 }
 
-/// TPM_DirWriteAuth (Part 3 §24.1, deprecated by NV but still used): the owner
+/// TPM_DirWriteAuth (Part 3 §27.3.1, deprecated by NV but still used): the owner
 /// writes the one Data Integrity Register.
 pub(crate) fn dir_write_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let index = cmd.r.u32()?;
@@ -336,7 +336,7 @@ pub(crate) fn dir_write_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Ou
     Ok(Out::empty())
 }
 
-/// TPM_DirRead (Part 3 §24.2).
+/// TPM_DirRead (Part 3 §27.3.2).
 pub(crate) fn dir_read(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let index = cmd.r.u32()?;
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;

@@ -255,7 +255,7 @@ pub(crate) fn physical_presence(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult
     Ok(Out::empty())
 }
 
-/// TPM_PhysicalEnable (Part 3 §9.2).
+/// TPM_PhysicalEnable (Part 3 §5.3).
 pub(crate) fn physical_enable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::NOT_SHUTDOWN | check::NO_LOCKOUT)?;
     tpm.require_presence()?;
@@ -264,7 +264,7 @@ pub(crate) fn physical_enable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<O
     Ok(Out::empty())
 }
 
-/// TPM_PhysicalDisable (Part 3 §9.3).
+/// TPM_PhysicalDisable (Part 3 §5.4).
 pub(crate) fn physical_disable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::NOT_SHUTDOWN | check::ENABLED | check::NO_LOCKOUT)?;
     tpm.require_presence()?;
@@ -273,7 +273,7 @@ pub(crate) fn physical_disable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<
     Ok(Out::empty())
 }
 
-/// TPM_PhysicalSetDeactivated (Part 3 §9.4).
+/// TPM_PhysicalSetDeactivated (Part 3 §5.5).
 pub(crate) fn physical_set_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let state = read_bool(&mut cmd.r)?;
     tpm.check(cmd, check::NOT_SHUTDOWN | check::ENABLED | check::NO_LOCKOUT)?;
@@ -283,7 +283,7 @@ pub(crate) fn physical_set_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> Tp
     Ok(Out::empty())
 }
 
-/// TPM_SetOwnerInstall (Part 3 §9.1).
+/// TPM_SetOwnerInstall (Part 3 §5.1).
 pub(crate) fn set_owner_install(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let state = read_bool(&mut cmd.r)?;
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;
@@ -297,7 +297,7 @@ pub(crate) fn set_owner_install(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult
     Ok(Out::empty())
 }
 
-/// TPM_OwnerSetDisable (Part 3 §9.? "OwnerSetDisable").
+/// TPM_OwnerSetDisable (Part 3 §5.2).
 pub(crate) fn owner_set_disable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let state = read_bool(&mut cmd.r)?;
     tpm.check(cmd, check::NOT_SHUTDOWN | check::OWNER | check::NO_LOCKOUT)?;
@@ -336,7 +336,7 @@ pub(crate) fn create_endorsement_key_pair(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) ->
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_ReadPubek (Part 3 §14.2).
+/// TPM_ReadPubek (Part 3 §14.4).
 pub(crate) fn read_pubek(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let anti_replay = read_digest(&mut cmd.r)?;
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;
@@ -350,7 +350,7 @@ pub(crate) fn read_pubek(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_DisablePubekRead (Part 3 §14.? deprecated, kept for tpm-tools).
+/// TPM_DisablePubekRead (Part 3 §27.7, deprecated, kept for tpm-tools).
 pub(crate) fn disable_pubek_read(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::ALL)?;
     let digest = cmd.in_digest(0);
@@ -360,7 +360,7 @@ pub(crate) fn disable_pubek_read(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResul
     Ok(Out::empty())
 }
 
-/// TPM_OwnerReadPubek (Part 3 §14.4, deprecated).
+/// TPM_OwnerReadPubek (Part 3 §27.6, deprecated).
 pub(crate) fn owner_read_pubek(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::ALL)?;
     let digest = cmd.in_digest(0);
@@ -387,7 +387,7 @@ pub(crate) fn owner_read_internal_pub(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> Tpm
     Ok(Out::params(pubkey.to_bytes()))
 }
 
-/// TPM_ResetLockValue (Part 3 §5.? "TPM_ResetLockValue"): the owner ends a
+/// TPM_ResetLockValue (Part 3 §9.3): the owner ends a
 /// dictionary-attack lockout and zeroes the failure count. It runs during a lockout;
 /// a wrong owner secret disables it until the lockout period has passed.
 pub(crate) fn reset_lock_value(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
@@ -415,7 +415,7 @@ pub(crate) fn reset_lock_value(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<
     Ok(Out::empty())
 }
 
-/// TPM_SetOperatorAuth (Part 3 §9.? "TPM_SetOperatorAuth"): physical presence
+/// TPM_SetOperatorAuth (Part 3 §5.7): physical presence
 /// installs the operator secret that TPM_SetTempDeactivated accepts.
 pub(crate) fn set_operator_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let operator_auth = read_digest(&mut cmd.r)?;
@@ -427,7 +427,7 @@ pub(crate) fn set_operator_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult
     Ok(Out::empty())
 }
 
-/// TPM_SetTempDeactivated (Part 3 §9.? "TPM_SetTempDeactivated"): deactivates the
+/// TPM_SetTempDeactivated (Part 3 §5.6): deactivates the
 /// TPM until the next TPM_Startup, authorized by the operator (OIAP) or by physical
 /// presence.
 pub(crate) fn set_temp_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
@@ -451,7 +451,7 @@ pub(crate) fn set_temp_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmRes
     Ok(Out::empty())
 }
 
-/// TSC_ResetEstablishmentBit (Part 3 §6.? ; PC Client TIS §7): only localities 3 and
+/// TSC_ResetEstablishmentBit (Part 3 §6.7; PC Client TIS §7): only localities 3 and
 /// 4 may clear TPM_PERMANENT_FLAGS.tpmEstablished.
 pub(crate) fn reset_establishment_bit(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::NOT_SHUTDOWN | check::NO_LOCKOUT)?;

@@ -1,4 +1,4 @@
-//! Authorization sessions and resource flushing (Part 3 §18, §22.3).
+//! Authorization sessions and resource flushing (Part 3 §18, §22.1, §27.1.2).
 
 use tpm_engine::wire::Writer;
 
@@ -92,7 +92,7 @@ fn terminate(tpm: &mut Tpm12, handle: u32) -> TpmResult<()> {
     Ok(())
 }
 
-/// TPM_Terminate_Handle (Part 3 §18.3, deprecated by FlushSpecific).
+/// TPM_Terminate_Handle (Part 3 §27.1.2, deprecated by FlushSpecific).
 pub(crate) fn terminate_handle(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let handle = cmd.r.u32()?;
     tpm.check(cmd, check::NOT_SHUTDOWN | check::NO_LOCKOUT)?;
@@ -100,7 +100,7 @@ pub(crate) fn terminate_handle(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<
     Ok(Out::empty())
 }
 
-/// TPM_FlushSpecific (Part 3 §22.3).
+/// TPM_FlushSpecific (Part 3 §22.1).
 pub(crate) fn flush_specific(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let handle = cmd.r.u32()?;
     let resource_type = cmd.r.u32()?;

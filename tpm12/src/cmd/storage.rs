@@ -1,5 +1,5 @@
 //! Keys and protected storage: CreateWrapKey, LoadKey(2), GetPubKey, Seal, Unseal,
-//! UnBind, Sign (Part 3 §10, §11, §13.?).
+//! UnBind, Sign, EvictKey (Part 3 §10, §13.5, §27.1.1, §27.8).
 
 use alloc::vec::Vec;
 use tpm_engine::wire::{Reader, Writer};
@@ -53,7 +53,7 @@ pub(crate) fn wrap(tpm: &mut Tpm12, parent: &TpmKey, key: &mut TpmKey) -> TpmRes
 
 impl Tpm12 {
     /// Authorizes use of the key at `handle` with authorization `index`, or
-    /// without one if the key never needs authorization (Part 3 §5.9).
+    /// without one if the key never needs authorization (Part 2 §5.9).
     pub(crate) fn key_auth(
         &mut self,
         cmd: &mut Cmd<'_>,
@@ -115,7 +115,7 @@ impl Tpm12 {
     }
 
     /// Checks a key's PCR binding against the current PCRs and locality
-    /// (Part 3 §10.? "If the key has PCR info ... TPM_WRONGPCRVAL").
+    /// (Part 1 §25.1: a key bound to PCRs is usable only while they match).
     pub(crate) fn check_key_pcrs(&self, handle: u32, locality: u8) -> TpmResult<()> {
         let key = self.key(handle)?;
         if let Some(info) = key.public.pcr_info()? {
@@ -426,7 +426,7 @@ pub(crate) fn unbind(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_Sign (Part 3 §13.? "TPM_Sign"), in libtpms's check order.
+/// TPM_Sign (Part 3 §13.5), in libtpms's check order.
 pub(crate) fn sign(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let key_handle = cmd.r.u32()?;
     let start = cmd.mark();
@@ -472,7 +472,7 @@ pub(crate) fn sign(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_EvictKey (Part 3 §27.? deprecated by TPM_FlushSpecific; TrouSerS still uses
+/// TPM_EvictKey (Part 3 §27.1.1, deprecated by TPM_FlushSpecific; TrouSerS still uses
 /// it): flushes a loaded key and the OSAP sessions bound to it.
 pub(crate) fn evict_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let handle = cmd.r.u32()?;
@@ -483,7 +483,8 @@ pub(crate) fn evict_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
 
 impl Tpm12 {
     /// Removes a loaded key and terminates the OSAP sessions bound to it
-    /// (Part 3 §22.3 action 8.a); TPM_BAD_PARAMETER if it is not loaded.
+    /// (Part 3 §22.1: sessions bound to a flushed key end); TPM_BAD_PARAMETER if it
+    /// is not loaded.
     pub(crate) fn flush_key(&mut self, handle: u32) -> TpmResult<()> {
         let pos =
             self.vol.keys.iter().position(|k| k.handle == handle).ok_or(TpmError::BadParameter)?;
