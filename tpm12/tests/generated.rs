@@ -159,6 +159,10 @@ fn templates() -> Vec<Template> {
             (vec![], cat(&[&be(0), &[0], &sized(&c.key_context)]))
         }),
         t("EvictKey", 0x22, &[], true, true, |_, _| (vec![], be(0x0102_0304))),
+        t("SaveKeyContext", 0xB4, &[], true, true, |_, _| (vec![], be(0x0102_0304))),
+        t("LoadKeyContext", 0xB5, &[], true, false, |c, _| (vec![], sized(&c.key_context))),
+        t("SaveAuthContext", 0xB6, &[], true, true, |_, _| (vec![], be(0x0102_0304))),
+        t("LoadAuthContext", 0xB7, &[], true, true, |c, _| (vec![], sized(&c.key_context))),
         t("ChangeAuth", 0x0C, &[Auth::OsapSrk, Auth::Oiap(&USAGE)], true, false, |c, s| {
             let new = s[0].adip(&USAGE);
             let params = cat(&[
@@ -392,7 +396,7 @@ fn cleanup(s: &mut dyn Side, t: &Template, v: Variant, rsp: &[u8], sessions: &[S
             0x0A | 0x0B => {
                 s.tx(&cmd(0xC1, 0x96, &be(handle())));
             }
-            0x41 | 0x20 | 0xB9 => {
+            0x41 | 0x20 | 0xB9 | 0xB5 => {
                 s.tx(&cmd(0xC1, 0xBA, &cat(&[&be(handle()), &be(1)])));
             }
             0xDC => {

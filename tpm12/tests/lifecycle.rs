@@ -253,6 +253,43 @@ fn contexts(s: &mut dyn Side) -> Log {
     let r = load_context(s, 0, false, &ctx_key);
     log.code("key after restart", &r);
     log.code("sign after restart", &sign(s, h));
+    // The deprecated 1.1 forms: the key leaves with its context, and both kinds
+    // load once per power cycle.
+    let r = s.tx(&cmd(0xC1, 0xB4, &h.to_be_bytes()));
+    log.code("save key context", &r);
+    let key_ctx = r[14..].to_vec();
+    log.all("save key context again", &s.tx(&cmd(0xC1, 0xB4, &h.to_be_bytes())));
+    let load_1_1 =
+        |s: &mut dyn Side, ordinal: u32, blob: &[u8]| s.tx(&cmd(0xC1, ordinal, &sized(blob)));
+    let r = load_1_1(s, 0xB5, &key_ctx);
+    log.code("load key context", &r);
+    assert_eq!(&r[10..14], &h.to_be_bytes(), "{side}: key context handle");
+    log.code("sign after load key context", &sign(s, h));
+    log.all("load key context as auth", &load_1_1(s, 0xB7, &key_ctx));
+    log.all("load context blob as key context", &load_1_1(s, 0xB5, &ctx_sess));
+    let mut sess = oiap(s);
+    sess.continue_session = true;
+    let r = s.tx(&cmd(0xC1, 0xB6, &sess.handle.to_be_bytes()));
+    log.code("save auth context", &r);
+    let auth_ctx = r[14..].to_vec();
+    log.all("save auth context again", &s.tx(&cmd(0xC1, 0xB6, &sess.handle.to_be_bytes())));
+    let r = load_1_1(s, 0xB7, &auth_ctx);
+    log.code("load auth context", &r);
+    let r = call(s, 0xC2, 0x3C, &h.to_be_bytes(), &sized(&[7; 20]), &mut [(&mut sess, &USAGE)]);
+    log.code("use reloaded auth context", &r);
+    log.all("load auth context twice", &load_1_1(s, 0xB7, &auth_ctx));
+    let mut ks = osap(s, 0x0001, h, &USAGE);
+    ks.continue_session = true;
+    let r = s.tx(&cmd(0xC1, 0xB6, &ks.handle.to_be_bytes()));
+    let osap_ctx = r[14..].to_vec();
+    log.code("load key osap auth context", &load_1_1(s, 0xB7, &osap_ctx));
+    let r = call(s, 0xC2, 0x3C, &h.to_be_bytes(), &sized(&[7; 20]), &mut [(&mut ks, &USAGE)]);
+    log.code("use key osap auth context", &r);
+    let key_ctx_late = s.tx(&cmd(0xC1, 0xB4, &h.to_be_bytes()))[14..].to_vec();
+    s.reboot();
+    log.all("key context after restart", &load_1_1(s, 0xB5, &key_ctx_late));
+    let r = load_context(s, 0, false, &ctx_key);
+    log.code("key after second restart", &r);
     // EvictKey (deprecated FlushSpecific).
     log.all("evict", &s.tx(&cmd(0xC1, 0x22, &h.to_be_bytes())));
     log.all("evict again", &s.tx(&cmd(0xC1, 0x22, &h.to_be_bytes())));

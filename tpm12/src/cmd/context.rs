@@ -129,63 +129,71 @@ fn entity_digest(tpm: &Tpm12, entity_type: u16, entity_value: u32) -> TpmResult<
     }
 }
 
-/// TPM_SaveContext (Part 3 §21.2).
-pub(crate) fn save_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
-    let handle = cmd.r.u32()?;
-    let resource_type = cmd.r.u32()?;
-    let label: [u8; LABEL_SIZE] = cmd.r.array()?;
-    tpm.check(cmd, check::ALL)?;
-    // Actions 2–6: the resource, its nonce and its internal data.
+/// Saves the loaded key at `handle` (which stays loaded) into a context blob;
+/// `missing` is the error for a handle that names no loaded key.
+fn save_key(
+    tpm: &mut Tpm12,
+    handle: u32,
+    label: [u8; LABEL_SIZE],
+    missing: TpmError,
+) -> TpmResult<Vec<u8>> {
+    let k = tpm.vol.keys.iter().find(|k| k.handle == handle).ok_or(missing)?;
     let mut internal = Writer::new();
-    let nonce = match resource_type {
-        rt::KEY => {
-            let k = tpm
-                .vol
-                .keys
-                .iter()
-                .find(|k| k.handle == handle)
-                .ok_or(TpmError::InvalidResource)?;
-            internal.u8(k.parent_pcr_status.into());
-            k.key.write(&mut internal);
-            if tpm.vol.context_nonce_key == [0; 20] {
-                tpm.vol.context_nonce_key = tpm.nonce();
-            }
-            tpm.vol.context_nonce_key
-        }
-        rt::AUTH => {
-            let s = tpm.session(handle).map_err(|_| TpmError::InvalidResource)?;
-            s.write(&mut internal);
-            if let SessionKind::Osap { entity_type, entity_value, .. } = s.kind {
-                internal.bytes(&entity_digest(tpm, entity_type, entity_value)?);
-            }
-            if tpm.vol.context_nonce_session == [0; 20] {
-                tpm.vol.context_nonce_session = tpm.nonce();
-            }
-            tpm.vol.context_nonce_session
-        }
-        _ => return Err(TpmError::InvalidResource),
-    };
+    internal.u8(k.parent_pcr_status.into());
+    k.key.write(&mut internal);
     let internal = Zeroizing::new(internal.into_vec());
-    // Actions 9–10: sessions take the next contextCount and a contextList slot and
-    // leave the TPM; keys stay loaded.
-    let count = if resource_type == rt::AUTH {
-        let next = tpm.vol.context_count.checked_add(1).filter(|c| *c != u32::MAX);
-        let next = next.ok_or(TpmError::Toomanycontexts)?;
-        if tpm.vol.context_list.len() >= MAX_CONTEXTS {
-            return Err(TpmError::Nocontextspace);
-        }
-        tpm.vol.context_count = next;
-        tpm.vol.context_list.push(next);
-        tpm.vol.sessions.retain(|s| s.handle != handle);
-        next
-    } else {
-        0
-    };
+    if tpm.vol.context_nonce_key == [0; 20] {
+        tpm.vol.context_nonce_key = tpm.nonce();
+    }
+    let nonce = tpm.vol.context_nonce_key;
+    seal(tpm, rt::KEY, handle, label, 0, &nonce, &internal)
+}
+
+/// Saves the session at `handle` into a context blob; the session leaves the TPM and
+/// its contextCount joins contextList (Part 3 §21.2 actions 10.a–c).
+fn save_session(
+    tpm: &mut Tpm12,
+    handle: u32,
+    label: [u8; LABEL_SIZE],
+    missing: TpmError,
+) -> TpmResult<Vec<u8>> {
+    let s = tpm.session(handle).map_err(|_| missing)?;
+    let mut internal = Writer::new();
+    s.write(&mut internal);
+    if let SessionKind::Osap { entity_type, entity_value, .. } = s.kind {
+        internal.bytes(&entity_digest(tpm, entity_type, entity_value)?);
+    }
+    let internal = Zeroizing::new(internal.into_vec());
+    let count = tpm.vol.context_count.checked_add(1).filter(|c| *c != u32::MAX);
+    let count = count.ok_or(TpmError::Toomanycontexts)?;
+    if tpm.vol.context_list.len() >= MAX_CONTEXTS {
+        return Err(TpmError::Nocontextspace);
+    }
+    if tpm.vol.context_nonce_session == [0; 20] {
+        tpm.vol.context_nonce_session = tpm.nonce();
+    }
+    let nonce = tpm.vol.context_nonce_session;
+    tpm.vol.context_count = count;
+    tpm.vol.context_list.push(count);
+    tpm.vol.sessions.retain(|s| s.handle != handle);
+    seal(tpm, rt::AUTH, handle, label, count, &nonce, &internal)
+}
+
+/// Builds the TPM_CONTEXT_BLOB: C1 = TPM_CONTEXT_SENSITIVE, encrypted, then the
+/// whole blob authenticated (Part 3 §21.2 actions 7–8, 11–12).
+fn seal(
+    tpm: &mut Tpm12,
+    resource_type: u32,
+    handle: u32,
+    label: [u8; LABEL_SIZE],
+    count: u32,
+    nonce: &Digest20,
+    internal: &[u8],
+) -> TpmResult<Vec<u8>> {
     tpm.dirty.volatile = true;
-    // Actions 7, 11–12: C1 = TPM_CONTEXT_SENSITIVE, encrypted, then authenticated.
     let mut c1 = Writer::with_capacity(internal.len() + 26);
-    c1.u16(stag::CONTEXT_SENSITIVE).bytes(&nonce);
-    write_sized(&mut c1, &internal);
+    c1.u16(stag::CONTEXT_SENSITIVE).bytes(nonce);
+    write_sized(&mut c1, internal);
     let mut sensitive = Zeroizing::new(c1.into_vec());
     let mut iv = [0u8; IV_SIZE];
     tpm.drbg.fill(&mut iv);
@@ -200,9 +208,135 @@ pub(crate) fn save_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out>
         sensitive: sensitive.to_vec(),
     };
     blob.integrity = blob.mac(tpm);
-    let mut w = Writer::new();
-    write_sized(&mut w, &blob.to_bytes());
-    Ok(Out::params(w.into_vec()))
+    Ok(blob.to_bytes())
+}
+
+/// Authenticates a context blob (before anything is decrypted: encrypt-then-MAC),
+/// decrypts it and returns its contextNonce and internal data.
+fn open(tpm: &Tpm12, blob: &ContextBlob) -> TpmResult<(Digest20, Zeroizing<Vec<u8>>)> {
+    if !crypto::ct_eq(&blob.mac(tpm), &blob.integrity) {
+        return Err(TpmError::Badcontext);
+    }
+    let mut m1 = Zeroizing::new(blob.sensitive.clone());
+    context_cipher(tpm, &blob.additional, &mut m1)?;
+    let mut r = Reader::new(&m1);
+    if r.u16().map_err(|_| TpmError::Badcontext)? != stag::CONTEXT_SENSITIVE {
+        return Err(TpmError::Badcontext);
+    }
+    let nonce: Digest20 = r.array().map_err(|_| TpmError::Badcontext)?;
+    let internal = r.sized_u32(MAX_FIELD).map_err(|_| TpmError::Badcontext)?;
+    r.finish().map_err(|_| TpmError::Badcontext)?;
+    Ok((nonce, Zeroizing::new(internal.to_vec())))
+}
+
+/// Reloads a saved key. Only keys that are volatile or sit under a PCR-bound parent
+/// are held to contextNonceKey (Part 3 §21.3 action 5.b) unless `always_bound`
+/// (TPM_LoadKeyContext: every key context dies at TPM_Startup(ST_CLEAR)).
+fn restore_key(
+    tpm: &mut Tpm12,
+    blob: &ContextBlob,
+    nonce: &Digest20,
+    internal: &[u8],
+    keep_handle: bool,
+    always_bound: bool,
+) -> TpmResult<u32> {
+    let mut ir = Reader::new(internal);
+    let parent_pcr_status = read_bool(&mut ir).map_err(|_| TpmError::Badcontext)?;
+    let key = TpmKey::read(&mut ir).map_err(|_| TpmError::Badcontext)?;
+    ir.finish().map_err(|_| TpmError::Badcontext)?;
+    let bound = always_bound || parent_pcr_status || key.public.flags & kf::IS_VOLATILE != 0;
+    if bound && !crypto::ct_eq(nonce, &tpm.vol.context_nonce_key) {
+        return Err(TpmError::Badcontext);
+    }
+    if tpm.vol.keys.len() >= MAX_KEYS {
+        return Err(TpmError::Nospace);
+    }
+    let handle = reload_handle(tpm, blob.handle, keep_handle, true)?;
+    tpm.vol.keys.push(LoadedKey { handle, key, parent_pcr_status });
+    tpm.dirty.volatile = true;
+    Ok(handle)
+}
+
+/// How a reloaded OSAP session bound to a key finds its key.
+#[derive(Clone, Copy)]
+enum KeyEntity {
+    /// At this handle (TPM_LoadContext's entityHandle).
+    Handle(u32),
+    /// Whichever loaded key (or the SRK) has the saved digest (TPM_LoadAuthContext,
+    /// which names no entity).
+    ByDigest,
+}
+
+/// Reloads a saved session: it must come from this power cycle
+/// (contextNonceSession), still be listed in contextList (each loads once), and an
+/// OSAP session's entity must still be the one it was bound to (Part 3 §21.3
+/// actions 5.a, 9).
+fn restore_session(
+    tpm: &mut Tpm12,
+    blob: &ContextBlob,
+    nonce: &Digest20,
+    internal: &[u8],
+    keep_handle: bool,
+    key_entity: KeyEntity,
+) -> TpmResult<u32> {
+    let mut ir = Reader::new(internal);
+    let mut session = Session::read(&mut ir).map_err(|_| TpmError::Badcontext)?;
+    let bound_digest: Option<Digest20> = match session.kind {
+        SessionKind::Osap { .. } => Some(ir.array().map_err(|_| TpmError::Badcontext)?),
+        SessionKind::Oiap => None,
+    };
+    ir.finish().map_err(|_| TpmError::Badcontext)?;
+    if !crypto::ct_eq(nonce, &tpm.vol.context_nonce_session) {
+        return Err(TpmError::Badcontext);
+    }
+    if let (SessionKind::Osap { entity_type, entity_value, .. }, Some(expected)) =
+        (&mut session.kind, bound_digest)
+    {
+        let low = u8::try_from(*entity_type & 0xFF).unwrap_or(0);
+        match (low, key_entity) {
+            (et::KEYHANDLE, KeyEntity::Handle(h)) => {
+                if h == kh::SRK {
+                    tpm.perm.srk.as_ref().ok_or(TpmError::Nosrk)?;
+                } else {
+                    tpm.key(h).map_err(|_| TpmError::BadHandle)?;
+                }
+                *entity_value = h;
+            }
+            (et::KEYHANDLE, KeyEntity::ByDigest) => {
+                let found = tpm
+                    .vol
+                    .keys
+                    .iter()
+                    .find(|k| crypto::ct_eq(&k.key.public.pub_data_digest(), &expected))
+                    .map(|k| k.handle)
+                    .or_else(|| {
+                        tpm.perm
+                            .srk
+                            .as_ref()
+                            .filter(|k| crypto::ct_eq(&k.public.pub_data_digest(), &expected))
+                            .map(|_| kh::SRK)
+                    });
+                *entity_value = found.ok_or(TpmError::Resourcemissing)?;
+            }
+            (et::COUNTER | et::NV, KeyEntity::Handle(h)) => *entity_value = h,
+            _ => {}
+        }
+        let now = entity_digest(tpm, *entity_type, *entity_value)?;
+        if !crypto::ct_eq(&now, &expected) {
+            return Err(TpmError::Resourcemissing);
+        }
+    }
+    let pos =
+        tpm.vol.context_list.iter().position(|c| *c == blob.count).ok_or(TpmError::Badcontext)?;
+    if tpm.vol.sessions.len() >= MAX_SESSIONS {
+        return Err(TpmError::Resources);
+    }
+    let handle = reload_handle(tpm, blob.handle, keep_handle, false)?;
+    tpm.vol.context_list.remove(pos);
+    session.handle = handle;
+    tpm.vol.sessions.push(session);
+    tpm.dirty.volatile = true;
+    Ok(handle)
 }
 
 /// A handle for a reloaded resource (libtpms TPM_Handle_GenerateHandle): with
@@ -224,6 +358,26 @@ fn reload_handle(tpm: &mut Tpm12, saved: u32, keep: bool, is_key: bool) -> TpmRe
     Ok(tpm.new_handle())
 }
 
+fn sized_out(blob: &[u8]) -> Out {
+    let mut w = Writer::with_capacity(blob.len() + 4);
+    write_sized(&mut w, blob);
+    Out::params(w.into_vec())
+}
+
+/// TPM_SaveContext (Part 3 §21.2): keys stay loaded, sessions leave the TPM.
+pub(crate) fn save_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let handle = cmd.r.u32()?;
+    let resource_type = cmd.r.u32()?;
+    let label: [u8; LABEL_SIZE] = cmd.r.array()?;
+    tpm.check(cmd, check::ALL)?;
+    let blob = match resource_type {
+        rt::KEY => save_key(tpm, handle, label, TpmError::InvalidResource)?,
+        rt::AUTH => save_session(tpm, handle, label, TpmError::InvalidResource)?,
+        _ => return Err(TpmError::InvalidResource),
+    };
+    Ok(sized_out(&blob))
+}
+
 /// TPM_LoadContext (Part 3 §21.3).
 pub(crate) fn load_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let entity_handle = cmd.r.u32()?;
@@ -231,89 +385,61 @@ pub(crate) fn load_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out>
     let _context_size = cmd.r.u32()?;
     let blob = ContextBlob::parse(&mut cmd.r)?;
     tpm.check(cmd, check::ALL)?;
-    // Action 6 first (encrypt-then-MAC): nothing forged is decrypted.
-    if !crypto::ct_eq(&blob.mac(tpm), &blob.integrity) {
-        return Err(TpmError::Badcontext);
-    }
-    // Actions 3–4.
-    let mut m1 = Zeroizing::new(blob.sensitive.clone());
-    context_cipher(tpm, &blob.additional, &mut m1)?;
-    let mut r = Reader::new(&m1);
-    if r.u16().map_err(|_| TpmError::Badcontext)? != stag::CONTEXT_SENSITIVE {
-        return Err(TpmError::Badcontext);
-    }
-    let nonce: Digest20 = r.array().map_err(|_| TpmError::Badcontext)?;
-    let internal = r.sized_u32(MAX_FIELD).map_err(|_| TpmError::Badcontext)?;
-    r.finish().map_err(|_| TpmError::Badcontext)?;
-    let mut ir = Reader::new(internal);
+    let (nonce, internal) = open(tpm, &blob)?;
     let handle = match blob.resource_type {
-        rt::KEY => {
-            let parent_pcr_status = read_bool(&mut ir).map_err(|_| TpmError::Badcontext)?;
-            let key = TpmKey::read(&mut ir).map_err(|_| TpmError::Badcontext)?;
-            ir.finish().map_err(|_| TpmError::Badcontext)?;
-            // Action 5.b: volatile keys and keys under PCR-bound parents do not
-            // outlive TPM_Startup(ST_CLEAR).
-            let bound = parent_pcr_status || key.public.flags & kf::IS_VOLATILE != 0;
-            if bound && !crypto::ct_eq(&nonce, &tpm.vol.context_nonce_key) {
-                return Err(TpmError::Badcontext);
-            }
-            if tpm.vol.keys.len() >= MAX_KEYS {
-                return Err(TpmError::Nospace);
-            }
-            let handle = reload_handle(tpm, blob.handle, keep_handle, true)?;
-            tpm.vol.keys.push(LoadedKey { handle, key, parent_pcr_status });
-            handle
-        }
+        rt::KEY => restore_key(tpm, &blob, &nonce, &internal, keep_handle, false)?,
         rt::AUTH => {
-            let mut session = Session::read(&mut ir).map_err(|_| TpmError::Badcontext)?;
-            let bound_digest: Option<Digest20> = match session.kind {
-                SessionKind::Osap { .. } => Some(ir.array().map_err(|_| TpmError::Badcontext)?),
-                SessionKind::Oiap => None,
-            };
-            ir.finish().map_err(|_| TpmError::Badcontext)?;
-            // Action 5.a.i.
-            if !crypto::ct_eq(&nonce, &tpm.vol.context_nonce_session) {
-                return Err(TpmError::Badcontext);
-            }
-            // Action 5.a.ii: the entity must still be there; a key is found by
-            // entityHandle, as it may have been reloaded under another handle.
-            if let (SessionKind::Osap { entity_type, entity_value, .. }, Some(expected)) =
-                (&mut session.kind, bound_digest)
-            {
-                let low = u8::try_from(*entity_type & 0xFF).unwrap_or(0);
-                if low == et::KEYHANDLE {
-                    if entity_handle == kh::SRK {
-                        tpm.perm.srk.as_ref().ok_or(TpmError::Nosrk)?;
-                    } else {
-                        tpm.key(entity_handle).map_err(|_| TpmError::BadHandle)?;
-                    }
-                }
-                if matches!(low, et::KEYHANDLE | et::COUNTER | et::NV) {
-                    *entity_value = entity_handle;
-                }
-                let now = entity_digest(tpm, *entity_type, *entity_value)?;
-                if !crypto::ct_eq(&now, &expected) {
-                    return Err(TpmError::Resourcemissing);
-                }
-            }
-            // Action 9: the count must still be listed; loading removes it.
-            let pos = tpm
-                .vol
-                .context_list
-                .iter()
-                .position(|c| *c == blob.count)
-                .ok_or(TpmError::Badcontext)?;
-            if tpm.vol.sessions.len() >= MAX_SESSIONS {
-                return Err(TpmError::Resources);
-            }
-            let handle = reload_handle(tpm, blob.handle, keep_handle, false)?;
-            tpm.vol.context_list.remove(pos);
-            session.handle = handle;
-            tpm.vol.sessions.push(session);
-            handle
+            let entity = KeyEntity::Handle(entity_handle);
+            restore_session(tpm, &blob, &nonce, &internal, keep_handle, entity)?
         }
         _ => return Err(TpmError::InvalidResource),
     };
-    tpm.dirty.volatile = true;
+    Ok(Out { handles: handle.to_be_bytes().to_vec(), params: Vec::new() })
+}
+
+/// TPM_SaveKeyContext (Part 3 §27.2.1, deprecated): the key context of this power
+/// cycle; the key leaves the TPM (with the OSAP sessions bound to it, so a later key
+/// at the same handle cannot inherit them).
+pub(crate) fn save_key_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let handle = cmd.r.u32()?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    let blob = save_key(tpm, handle, [0; LABEL_SIZE], TpmError::InvalidKeyhandle)?;
+    tpm.flush_key(handle)?;
+    Ok(sized_out(&blob))
+}
+
+/// TPM_LoadKeyContext (Part 3 §27.2.2, deprecated): only in the power cycle
+/// (contextNonceKey) that saved it.
+pub(crate) fn load_key_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let _context_size = cmd.r.u32()?;
+    let blob = ContextBlob::parse(&mut cmd.r)?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    if blob.resource_type != rt::KEY {
+        return Err(TpmError::BadParameter);
+    }
+    let (nonce, internal) = open(tpm, &blob)?;
+    let handle = restore_key(tpm, &blob, &nonce, &internal, false, true)?;
+    Ok(Out { handles: handle.to_be_bytes().to_vec(), params: Vec::new() })
+}
+
+/// TPM_SaveAuthContext (Part 3 §27.2.3, deprecated).
+pub(crate) fn save_auth_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let handle = cmd.r.u32()?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    let blob = save_session(tpm, handle, [0; LABEL_SIZE], TpmError::InvalidAuthhandle)?;
+    Ok(sized_out(&blob))
+}
+
+/// TPM_LoadAuthContext (Part 3 §27.2.4, deprecated): an OSAP session bound to a key
+/// finds the key by its digest.
+pub(crate) fn load_auth_context(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let _context_size = cmd.r.u32()?;
+    let blob = ContextBlob::parse(&mut cmd.r)?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    if blob.resource_type != rt::AUTH {
+        return Err(TpmError::BadParameter);
+    }
+    let (nonce, internal) = open(tpm, &blob)?;
+    let handle = restore_session(tpm, &blob, &nonce, &internal, false, KeyEntity::ByDigest)?;
     Ok(Out { handles: handle.to_be_bytes().to_vec(), params: Vec::new() })
 }

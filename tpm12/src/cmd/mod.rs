@@ -50,6 +50,10 @@ pub(crate) fn lookup(ordinal: u32) -> Option<(Handler, Tags)> {
         // Context management (Part 3 §21).
         ord::SAVE_CONTEXT => (context::save_context, T0),
         ord::LOAD_CONTEXT => (context::load_context, T0),
+        ord::SAVE_KEY_CONTEXT => (context::save_key_context, T0),
+        ord::LOAD_KEY_CONTEXT => (context::load_key_context, T0),
+        ord::SAVE_AUTH_CONTEXT => (context::save_auth_context, T0),
+        ord::LOAD_AUTH_CONTEXT => (context::load_auth_context, T0),
         // Changing authorization values (Part 3 §17).
         ord::CHANGE_AUTH => (auth::change_auth, T2),
         ord::CHANGE_AUTH_OWNER => (auth::change_auth_owner, T1),
