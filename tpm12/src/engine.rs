@@ -535,8 +535,7 @@ impl Tpm12 {
                 // The low byte is the entity type; the high byte selects ADIP
                 // encryption and must match too.
                 // Owner and SRK sessions ignore entityValue (Part 3 §18.2 actions 7–8).
-                let value_matters =
-                    !matches!(u8::try_from(entity_type & 0xFF), Ok(et::OWNER | et::SRK));
+                let value_matters = !matches!(entity_type.to_be_bytes()[1], et::OWNER | et::SRK);
                 if *t & 0xFF != entity_type & 0xFF || (value_matters && *v != entity_value) {
                     return Err(TpmError::Authfail);
                 }

@@ -458,6 +458,25 @@ pub enum SessionKind {
     },
 }
 
+impl SessionKind {
+    /// For an OSAP session, the entity it is bound to: the entity type's low byte
+    /// (the high byte selects the ADIP scheme) and the entity value.
+    pub fn osap_entity(&self) -> Option<(u8, u32)> {
+        match self {
+            Self::Osap { entity_type, entity_value, .. } => {
+                Some((entity_type.to_be_bytes()[1], *entity_value))
+            }
+            Self::Oiap => None,
+        }
+    }
+
+    /// True for an OSAP session bound to `entity_type` (low byte) and, if given,
+    /// `value`.
+    pub fn is_bound_to(&self, entity_type: u8, value: Option<u32>) -> bool {
+        self.osap_entity().is_some_and(|(t, v)| t == entity_type && value.is_none_or(|x| x == v))
+    }
+}
+
 /// An authorization session (Part 1 §13).
 #[derive(Clone, Debug)]
 pub struct Session {

@@ -110,11 +110,7 @@ pub(crate) fn change_auth_owner(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult
     }
     // Action 8: the command's own session ends after the response.
     let own = cmd.auth(0)?.handle;
-    tpm.vol.sessions.retain(|s| {
-        s.handle == own
-            || !matches!(s.kind, SessionKind::Osap { entity_type, .. }
-                if u8::try_from(entity_type & 0xFF).ok() == Some(et::OWNER))
-    });
+    tpm.vol.sessions.retain(|s| s.handle == own || !s.kind.is_bound_to(et::OWNER, None));
     tpm.dirty.permanent = true;
     tpm.dirty.volatile = true;
     Ok(Out::empty())

@@ -96,7 +96,7 @@ fn context_cipher(tpm: &Tpm12, iv: &[u8], data: &mut [u8]) -> TpmResult<()> {
 /// A digest naming the entity an OSAP session is bound to, so a reloaded session is
 /// only accepted while the same entity is present (Part 3 §21.3 action 5.a.ii).
 fn entity_digest(tpm: &Tpm12, entity_type: u16, entity_value: u32) -> TpmResult<Digest20> {
-    let low = u8::try_from(entity_type & 0xFF).unwrap_or(0);
+    let low = entity_type.to_be_bytes()[1];
     match low {
         et::KEYHANDLE | et::SRK => {
             let handle = if low == et::SRK { kh::SRK } else { entity_value };
@@ -292,7 +292,7 @@ fn restore_session(
     if let (SessionKind::Osap { entity_type, entity_value, .. }, Some(expected)) =
         (&mut session.kind, bound_digest)
     {
-        let low = u8::try_from(*entity_type & 0xFF).unwrap_or(0);
+        let low = entity_type.to_be_bytes()[1];
         match (low, key_entity) {
             (et::KEYHANDLE, KeyEntity::Handle(h)) => {
                 if h == kh::SRK {

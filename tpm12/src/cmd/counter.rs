@@ -27,16 +27,11 @@ fn find(tpm: &Tpm12, id: u32) -> TpmResult<usize> {
 /// counter no counter may be incremented until the next Startup(ST_CLEAR).
 fn release(tpm: &mut Tpm12, cmd: &mut Cmd<'_>, pos: usize) {
     let id = tpm.perm.counters.remove(pos).id;
-    let bound = |kind: &SessionKind| {
-        matches!(kind, SessionKind::Osap { entity_type, entity_value, .. }
-            if u8::try_from(entity_type & 0xFF).ok() == Some(et::COUNTER) && *entity_value == id)
-    };
-    if let Some(own) = cmd.auths.first().map(|a| a.handle)
-        && tpm.vol.sessions.iter().any(|s| s.handle == own && bound(&s.kind))
-    {
+    let bound = |kind: &SessionKind| kind.is_bound_to(et::COUNTER, Some(id));
+    let own = cmd.auths.first().map(|a| a.handle);
+    if tpm.vol.sessions.iter().any(|s| Some(s.handle) == own && bound(&s.kind)) {
         tpm.end_session_after(cmd, 0);
     }
-    let own = cmd.auths.first().map(|a| a.handle);
     tpm.vol.sessions.retain(|s| Some(s.handle) == own || !bound(&s.kind));
     if tpm.vol.active_counter == Some(id) {
         tpm.vol.active_counter = Some(COUNTER_RELEASED);

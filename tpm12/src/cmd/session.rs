@@ -71,7 +71,7 @@ pub(crate) fn osap(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     if entity_type >> 8 != u16::from(et::XOR) {
         return Err(TpmError::InappropriateEnc);
     }
-    let low = u8::try_from(entity_type & 0xFF).unwrap_or(0);
+    let low = entity_type.to_be_bytes()[1];
     let usage = secret(entity_auth(tpm, low, entity_value)?);
     let nonce_even_osap = tpm.nonce();
     let shared_secret = secret(crypto::hmac_sha1(&usage[..], &[&nonce_even_osap, &nonce_odd_osap]));

@@ -68,9 +68,8 @@ impl Tpm12 {
             let entity = if handle == kh::SRK { et::SRK } else { et::KEYHANDLE };
             // An OSAP session for the SRK may name it either way.
             let s_handle = cmd.auth(index)?.handle;
-            let is_srk_session = handle == kh::SRK
-                && matches!(self.session(s_handle)?.kind,
-                    crate::state::SessionKind::Osap { entity_type, .. } if u8::try_from(entity_type & 0xFF).ok() == Some(et::KEYHANDLE));
+            let is_srk_session =
+                handle == kh::SRK && self.session(s_handle)?.kind.is_bound_to(et::KEYHANDLE, None);
             let (t, v) = if is_srk_session {
                 (et::KEYHANDLE, kh::SRK)
             } else {
@@ -489,10 +488,7 @@ impl Tpm12 {
         let pos =
             self.vol.keys.iter().position(|k| k.handle == handle).ok_or(TpmError::BadParameter)?;
         self.vol.keys.remove(pos);
-        self.vol.sessions.retain(|s| {
-            !matches!(s.kind, crate::state::SessionKind::Osap { entity_type, entity_value, .. }
-                if u8::try_from(entity_type & 0xFF).ok() == Some(et::KEYHANDLE) && entity_value == handle)
-        });
+        self.vol.sessions.retain(|s| !s.kind.is_bound_to(et::KEYHANDLE, Some(handle)));
         self.dirty.volatile = true;
         Ok(())
     }
