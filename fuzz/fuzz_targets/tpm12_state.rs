@@ -81,9 +81,14 @@ fuzz_target!(|data: &[u8]| {
     match tpm.load_state(kind, &blob) {
         Ok(()) => {
             assert_eq!(*tpm.save_state(kind).unwrap(), blob[..], "blob does not round-trip");
-            for c in [cmd(0x99, &2u16.to_be_bytes()), cmd(0x15, &1u32.to_be_bytes()), cmd(0x0A, &[])] {
+            for c in
+                [cmd(0x99, &2u16.to_be_bytes()), cmd(0x15, &1u32.to_be_bytes()), cmd(0x0A, &[])]
+            {
                 let rsp = tpm.execute(ExecContext { locality: 0, now_ms: 1 }, &c);
-                assert_eq!(u32::from_be_bytes([rsp[2], rsp[3], rsp[4], rsp[5]]) as usize, rsp.len());
+                assert_eq!(
+                    u32::from_be_bytes([rsp[2], rsp[3], rsp[4], rsp[5]]) as usize,
+                    rsp.len()
+                );
             }
         }
         Err(_) => {
