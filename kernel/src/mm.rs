@@ -347,6 +347,40 @@ impl Page {
     }
 }
 
+/// A page of ours that another domain will be granted: owned like a [`Page`], but
+/// touched only through a shared-memory handle, since the peer writes it at any time.
+#[derive(Debug)]
+pub struct SharedPage {
+    memory: crate::shmem::SharedMem,
+    page: Page,
+}
+
+impl SharedPage {
+    /// Allocates a zeroed page, or `None` when memory is exhausted.
+    pub fn new() -> Option<Self> {
+        let page = Page::new()?;
+        // SAFETY: the page is ours, mapped and page-sized; the handle borrows it for as
+        // long as `page` lives (same struct) and no Rust reference into it exists.
+        let memory = unsafe { crate::shmem::SharedMem::new(page.ptr, PAGE_SIZE) };
+        Some(Self { memory, page })
+    }
+
+    /// The page's contents.
+    pub fn memory(&self) -> &crate::shmem::SharedMem {
+        &self.memory
+    }
+
+    /// The machine frame backing the page (what a grant entry names).
+    pub fn mfn(&self) -> u64 {
+        self.page.mfn()
+    }
+
+    /// Never frees the page: for one another domain may still have mapped.
+    pub fn leak(self) {
+        self.page.leak();
+    }
+}
+
 impl Drop for Page {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with PAGE_LAYOUT.

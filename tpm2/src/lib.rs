@@ -1,4 +1,18 @@
-//! A TPM 2.0 engine (TCG TPM 2.0 Library Specification).
+//! A TPM 2.0 engine (TCG TPM 2.0 Library Specification, Parts 2 and 3).
+//!
+//! Layers, bottom up:
+//! - [`types`]: wire types, constants and response codes, reusable by any TPM 2.0
+//!   client;
+//! - [`crypto`]: hashes, KDFs and the asymmetric and symmetric algorithms;
+//! - the engine: a command table (code → handler, with handle and session
+//!   descriptions), the authorization layer (sessions, HMACs, policies, parameter
+//!   encryption) and one module per command family.
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod crypto;
+pub mod types;
