@@ -1,10 +1,11 @@
 //! Criterion benchmarks of the TPM 1.2 engine alone (no transport): Extend,
-//! PcrRead, GetRandom, CreateWrapKey (RSA-2048), Seal/Unseal and Sign.
+//! PcrRead, GetRandom, CreateWrapKey (RSA-2048), LoadKey2, Sign, Quote, Quote2,
+//! Seal/Unseal, and saving plus restoring the state of an owned TPM.
 
 #![allow(clippy::cast_possible_truncation, reason = "test code: lengths of small, known buffers")]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tpm_engine::{Drbg, ExecContext, TpmEngine};
+use tpm_engine::{Drbg, ExecContext, StateKind, TpmEngine};
 use tpm12::{Config, Tpm12, crypto};
 
 const OWNER: [u8; 20] = [0x11; 20];
@@ -161,6 +162,47 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let s = oiap(&mut t);
             ok(t.execute(CTX, &auth_cmd(0xC2, 0x3C, &handle, &params, &[(&s, &[0x22; 20])])))
+        })
+    });
+    // Quote and Quote2 of PCRs 0-7 and 16 with the same key.
+    let mut quote = [0x55; 20].to_vec();
+    quote.extend_from_slice(&[0, 3, 0xFF, 0, 1]);
+    group.bench_function("Quote", |b| {
+        b.iter(|| {
+            let s = oiap(&mut t);
+            ok(t.execute(CTX, &auth_cmd(0xC2, 0x16, &handle, &quote, &[(&s, &[0x22; 20])])))
+        })
+    });
+    let mut quote2 = quote.clone();
+    quote2.push(1);
+    group.bench_function("Quote2", |b| {
+        b.iter(|| {
+            let s = oiap(&mut t);
+            ok(t.execute(CTX, &auth_cmd(0xC2, 0x3E, &handle, &quote2, &[(&s, &[0x22; 20])])))
+        })
+    });
+    group.bench_function("LoadKey2+FlushSpecific", |b| {
+        b.iter(|| {
+            let s = oiap(&mut t);
+            let r = ok(t.execute(
+                CTX,
+                &auth_cmd(0xC2, 0x41, &0x4000_0000u32.to_be_bytes(), &blob, &[(&s, &SRK)]),
+            ));
+            let mut flush = r[10..14].to_vec();
+            flush.extend_from_slice(&1u32.to_be_bytes());
+            ok(t.execute(CTX, &cmd(0xC1, 0xBA, &flush)))
+        })
+    });
+    // What the vTPM pays per state save and at every boot: both blobs of an owned
+    // TPM with one loaded key, serialised and restored.
+    group.bench_function("save+restore state", |b| {
+        b.iter(|| {
+            let perm = t.save_state(StateKind::Permanent).unwrap();
+            let vol = t.save_state(StateKind::Volatile).unwrap();
+            let mut u = Tpm12::new(Drbg::from_seed([3; 32]), Config::default()).unwrap();
+            u.load_state(StateKind::Permanent, &perm).unwrap();
+            u.load_state(StateKind::Volatile, &vol).unwrap();
+            u
         })
     });
     let seal = |t: &mut Tpm12| {

@@ -6,6 +6,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::cell::OnceCell;
 use crypto_bigint::{NonZero, Resize};
 use hmac::{Hmac, KeyInit, Mac};
 use rsa::traits::PublicKeyParts;
@@ -75,8 +76,12 @@ pub fn mgf1_xor(seed: &[&[u8]], data: &mut [u8]) {
 
 /// An RSA key pair the TPM holds: the private key and the big-endian modulus and
 /// prime `p` (what TPM_STORE_PRIVKEY carries, Part 2 §10.7).
+///
+/// The private key proper (exponent, CRT values) is derived from `p` on first use:
+/// restoring a state blob then costs a divisibility check per key, not a key
+/// derivation for keys the guest may never use.
 pub struct RsaKeyPair {
-    private: RsaPrivateKey,
+    private: OnceCell<RsaPrivateKey>,
     modulus: Vec<u8>,
     prime: Zeroizing<Vec<u8>>,
     exponent: u32,
@@ -116,36 +121,59 @@ impl RsaKeyPair {
         let half = size.div_ceil(2);
         let p = private.primes().first().ok_or(TpmError::Fail)?;
         let prime = Zeroizing::new(left_pad(&p.to_be_bytes_trimmed_vartime(), half)?);
+        let private = OnceCell::from(private);
         Ok(Self { private, modulus, prime, exponent })
     }
 
     /// Rebuilds a key from its public modulus and secret prime `p`, as found in a
-    /// decrypted key blob. Fails unless `p` is a proper factor of `n`.
+    /// decrypted key blob (leading zero bytes of `p` are not significant), and
+    /// derives the private key now. Fails unless `p` is a proper factor of `n` and
+    /// the pair makes a valid key.
     pub fn from_modulus_and_prime(modulus: &[u8], exponent: u32, prime: &[u8]) -> TpmResult<Self> {
-        let bits = u32::try_from(modulus.len().checked_mul(8).ok_or(TpmError::BadKeyProperty)?)
-            .map_err(|_| TpmError::BadKeyProperty)?;
-        let n = BoxedUint::from_be_slice(modulus, bits).map_err(|_| TpmError::BadKeyProperty)?;
-        let p = BoxedUint::from_be_slice(prime, bits).map_err(|_| TpmError::BadKeyProperty)?;
-        let p_nz = NonZero::new(p.clone()).into_option().ok_or(TpmError::DecryptError)?;
-        let (q, rem) = n.div_rem(&p_nz);
-        // p must be a proper factor: n = p * q with both factors of about half size.
-        let half = bits / 2;
-        if rem.bits_vartime() != 0
-            || p.bits_vartime() < 2
-            || p.bits_vartime() > half
-            || q.bits_vartime() > half
-        {
+        let half = modulus.len().div_ceil(2);
+        let trimmed = prime.get(prime.iter().take_while(|b| **b == 0).count()..).unwrap_or(&[]);
+        let prime = Zeroizing::new(left_pad(trimmed, half).map_err(|_| TpmError::DecryptError)?);
+        let key = Self::from_modulus_and_prime_lazy(modulus, exponent, &prime)?;
+        key.private()?;
+        Ok(key)
+    }
+
+    /// Rebuilds a key from its modulus and `p` exactly as a state blob stores them
+    /// (`p` at half the modulus length), deriving the private key on first use:
+    /// restoring state checks only that `p` is a proper factor. A pair that passes
+    /// that check but makes no valid key fails at first use with
+    /// TPM_DECRYPT_ERROR.
+    pub fn from_modulus_and_prime_lazy(
+        modulus: &[u8],
+        exponent: u32,
+        prime: &[u8],
+    ) -> TpmResult<Self> {
+        if prime.len() != modulus.len().div_ceil(2) {
             return Err(TpmError::DecryptError);
         }
+        factors(modulus, prime)?;
+        Ok(Self {
+            private: OnceCell::new(),
+            modulus: modulus.to_vec(),
+            prime: Zeroizing::new(prime.to_vec()),
+            exponent,
+        })
+    }
+
+    /// The private key, derived from `p` on first use.
+    fn private(&self) -> TpmResult<&RsaPrivateKey> {
+        if let Some(key) = self.private.get() {
+            return Ok(key);
+        }
+        let (p, q, half) = factors(&self.modulus, &self.prime)?;
         let p = p.try_resize(half).ok_or(TpmError::DecryptError)?;
         let q = q.try_resize(half).ok_or(TpmError::DecryptError)?;
-        let private = RsaPrivateKey::from_p_q(p, q, BoxedUint::from(exponent))
+        let private = RsaPrivateKey::from_p_q(p, q, BoxedUint::from(self.exponent))
             .map_err(|_| TpmError::DecryptError)?;
-        let key = Self::from_private(private, exponent)?;
-        if key.modulus != modulus {
+        if left_pad(&private.n_bytes(), private.size())? != self.modulus {
             return Err(TpmError::DecryptError);
         }
-        Ok(key)
+        Ok(self.private.get_or_init(|| private))
     }
 
     /// The big-endian modulus, `bits / 8` bytes.
@@ -170,7 +198,7 @@ impl RsaKeyPair {
         ciphertext: &[u8],
     ) -> TpmResult<Zeroizing<Vec<u8>>> {
         let padding = Oaep::<Sha1>::new_with_label(OAEP_LABEL);
-        self.private
+        self.private()?
             .decrypt_blinded(drbg, padding, ciphertext)
             .map(Zeroizing::new)
             .map_err(|_| TpmError::DecryptError)
@@ -182,7 +210,7 @@ impl RsaKeyPair {
         drbg: &mut Drbg,
         ciphertext: &[u8],
     ) -> TpmResult<Zeroizing<Vec<u8>>> {
-        self.private
+        self.private()?
             .decrypt_blinded(drbg, Pkcs1v15Encrypt, ciphertext)
             .map(Zeroizing::new)
             .map_err(|_| TpmError::DecryptError)
@@ -191,12 +219,12 @@ impl RsaKeyPair {
     /// RSASSA-PKCS1-v1_5 over a SHA-1 digest (TPM_SS_RSASSAPKCS1v15_SHA1).
     pub fn sign_sha1(&self, drbg: &mut Drbg, digest: &[u8]) -> TpmResult<Vec<u8>> {
         let scheme = Pkcs1v15Sign { hash_len: Some(20), prefix: Box::new(SHA1_DIGEST_INFO) };
-        self.private.sign_with_rng(drbg, scheme, digest).map_err(|_| TpmError::Fail)
+        self.private()?.sign_with_rng(drbg, scheme, digest).map_err(|_| TpmError::Fail)
     }
 
     /// RSASSA-PKCS1-v1_5 over caller-supplied DER data (TPM_SS_RSASSAPKCS1v15_DER).
     pub fn sign_der(&self, drbg: &mut Drbg, data: &[u8]) -> TpmResult<Vec<u8>> {
-        self.private
+        self.private()?
             .sign_with_rng(drbg, Pkcs1v15Sign::new_unprefixed(), data)
             .map_err(|_| TpmError::BadDatasize)
     }
@@ -239,6 +267,26 @@ fn public_key(modulus: &[u8], exponent: u32) -> TpmResult<RsaPublicKey> {
         .map_err(|_| TpmError::BadKeyProperty)?;
     let n = BoxedUint::from_be_slice(modulus, bits).map_err(|_| TpmError::BadKeyProperty)?;
     RsaPublicKey::new(n, BoxedUint::from(exponent)).map_err(|_| TpmError::BadKeyProperty)
+}
+
+/// Checks that `prime` is a proper factor of `modulus` (n = p·q, both about half
+/// its size); returns p, q and the half size in bits.
+fn factors(modulus: &[u8], prime: &[u8]) -> TpmResult<(BoxedUint, BoxedUint, u32)> {
+    let bits = u32::try_from(modulus.len().checked_mul(8).ok_or(TpmError::BadKeyProperty)?)
+        .map_err(|_| TpmError::BadKeyProperty)?;
+    let n = BoxedUint::from_be_slice(modulus, bits).map_err(|_| TpmError::BadKeyProperty)?;
+    let p = BoxedUint::from_be_slice(prime, bits).map_err(|_| TpmError::BadKeyProperty)?;
+    let p_nz = NonZero::new(p.clone()).into_option().ok_or(TpmError::DecryptError)?;
+    let (q, rem) = n.div_rem(&p_nz);
+    let half = bits / 2;
+    if rem.bits_vartime() != 0
+        || p.bits_vartime() < 2
+        || p.bits_vartime() > half
+        || q.bits_vartime() > half
+    {
+        return Err(TpmError::DecryptError);
+    }
+    Ok((p, q, half))
 }
 
 fn left_pad(bytes: &[u8], len: usize) -> TpmResult<Vec<u8>> {

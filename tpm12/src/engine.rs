@@ -155,6 +155,8 @@ pub(crate) struct AuthIn {
 
 /// One verified authorization, for the response.
 pub(crate) struct AuthOut {
+    /// Position of the trailer in the command (response trailers follow this order).
+    pub index: usize,
     pub handle: u32,
     pub key: Secret,
     pub nonce_odd: Digest20,
@@ -174,7 +176,8 @@ pub(crate) struct Cmd<'a> {
     params_end: Option<usize>,
     pub auths: Vec<AuthIn>,
     pub verified: Vec<AuthOut>,
-    /// Sessions the command looked up (terminated if the command fails).
+    /// Sessions the command looked up before its trailers were parsed (TakeOwnership);
+    /// terminated with the trailers' sessions if the command fails.
     pub touched: Vec<u32>,
     allowed: Tags,
 }
@@ -271,6 +274,7 @@ impl Tpm12 {
             nv: Vec::new(),
             no_owner_nv_writes: 0,
             da: Default::default(),
+            restrict_delegate: 0,
         };
         let mut tpm = Self {
             config,
@@ -331,12 +335,19 @@ impl Tpm12 {
         match handler(self, &mut cmd) {
             Ok(out) => self.respond(&mut cmd, out),
             Err(e) => {
-                // Part 1 §13.2: an error terminates the sessions the command used.
-                for handle in &cmd.touched {
-                    self.vol.sessions.retain(|s| s.handle != *handle);
-                }
-                if !cmd.touched.is_empty() {
-                    self.dirty.volatile = true;
+                // Part 1 §13.2 (libtpms: authHandleValid): an error ends every session the
+                // command named once its trailers parsed, except while a dictionary-attack
+                // lockout runs.
+                if e != TpmError::DefendLockRunning {
+                    let named =
+                        cmd.auths.iter().map(|a| a.handle).chain(cmd.touched.iter().copied());
+                    let before = self.vol.sessions.len();
+                    for handle in named.collect::<Vec<_>>() {
+                        self.vol.sessions.retain(|s| s.handle != handle);
+                    }
+                    if self.vol.sessions.len() != before {
+                        self.dirty.volatile = true;
+                    }
                 }
                 Err(e)
             }
@@ -398,6 +409,9 @@ impl Tpm12 {
         // The "below the line" authorization parameters follow the parameters
         // (Part 1 §13); libtpms reads them only after the state and tag checks.
         cmd.params_end = Some(cmd.mark());
+        // Trailers are recorded only once the whole command parsed: a command that did
+        // not parse terminates none of its sessions (libtpms authHandleValid).
+        let mut auths = Vec::with_capacity(n_auth);
         for _ in 0..n_auth {
             let handle = cmd.r.u32()?;
             let nonce_odd = cmd.r.array()?;
@@ -407,21 +421,19 @@ impl Tpm12 {
                 _ => return Err(TpmError::BadParameter),
             };
             let hmac = cmd.r.array()?;
-            cmd.auths.push(AuthIn { handle, nonce_odd, continue_session, hmac });
+            auths.push(AuthIn { handle, nonce_odd, continue_session, hmac });
         }
         if !cmd.r.is_empty() {
             return Err(TpmError::BadParamSize);
         }
+        cmd.auths = auths;
         Ok(())
     }
 
     /// libtpms TPM_CheckState.
     pub(crate) fn check_state(&mut self, request_tag: u16, checks: u32) -> TpmResult<()> {
-        if checks & check::NO_LOCKOUT != 0
-            && request_tag != tag::RQU_COMMAND
-            && self.da_locked_out()
-        {
-            return Err(TpmError::DefendLockRunning);
+        if checks & check::NO_LOCKOUT != 0 && request_tag != tag::RQU_COMMAND {
+            self.da_check()?;
         }
         if checks & check::NOT_SHUTDOWN != 0 && self.vol.test_state == TestState::Failed {
             return Err(TpmError::Failedselftest);
@@ -447,6 +459,9 @@ impl Tpm12 {
         w.u16(response_tag(cmd.tag)).u32(0).u32(0);
         w.bytes(&out.handles).bytes(&out.params);
         if !cmd.verified.is_empty() {
+            // Response trailers follow the command's order, whatever order the handler
+            // verified them in.
+            cmd.verified.sort_by_key(|a| a.index);
             // outParamDigest = SHA-1(returnCode || ordinal || outParams) (Part 1 §13).
             let out_digest =
                 crypto::sha1(&[&0u32.to_be_bytes(), &cmd.ordinal.to_be_bytes(), &out.params]);
@@ -520,8 +535,7 @@ impl Tpm12 {
                 // The low byte is the entity type; the high byte selects ADIP
                 // encryption and must match too.
                 // Owner and SRK sessions ignore entityValue (Part 3 §18.2 actions 7–8).
-                let value_matters =
-                    !matches!(u8::try_from(entity_type & 0xFF), Ok(et::OWNER | et::SRK));
+                let value_matters = !matches!(entity_type.to_be_bytes()[1], et::OWNER | et::SRK);
                 if *t & 0xFF != entity_type & 0xFF || (value_matters && *v != entity_value) {
                     return Err(TpmError::Authfail);
                 }
@@ -545,9 +559,33 @@ impl Tpm12 {
             crypto::hmac_sha1(&key[..], &[in_digest, &nonce_even, &auth.nonce_odd, &continue_byte]);
         if !crypto::ct_eq(&expected, &auth.hmac) {
             self.da_failure();
-            return Err(if index == 0 { TpmError::Authfail } else { TpmError::Auth2fail });
+            // Commands that report the second authorization's failure as
+            // TPM_AUTH2FAIL map the code themselves (libtpms TPM_Auth2data_Check).
+            return Err(TpmError::Authfail);
         }
         cmd.verified.push(AuthOut {
+            index,
+            handle: auth.handle,
+            key,
+            nonce_odd: auth.nonce_odd,
+            continue_session: auth.continue_session,
+        });
+        Ok(())
+    }
+
+    /// Accepts authorization `index` without checking its HMAC, only so the response
+    /// carries a trailer under `key` (TPM_NV_ReadValue while nvLocked is FALSE:
+    /// Part 3 §20.4 action 1.c, libtpms skips the check).
+    pub(crate) fn accept_unverified(
+        &mut self,
+        cmd: &mut Cmd<'_>,
+        index: usize,
+        key: Secret,
+    ) -> TpmResult<()> {
+        let auth = cmd.auth(index)?.clone();
+        self.session(auth.handle)?;
+        cmd.verified.push(AuthOut {
+            index,
             handle: auth.handle,
             key,
             nonce_odd: auth.nonce_odd,
@@ -578,57 +616,97 @@ impl Tpm12 {
         }
     }
 
-    /// Decrypts an ADIP-encrypted authorization value: XOR with
-    /// SHA-1(sharedSecret || nonce) (Part 1 §13.5; the XOR scheme is entity-type
-    /// high byte 0; AES is not offered: TPM_CAP_AUTH_ENCRYPT reports XOR only).
+    /// Decrypts an ADIP-encrypted authorization value under the OSAP session of
+    /// authorization 0: XOR with SHA-1(sharedSecret || nonce) (Part 1 §13.5; the XOR
+    /// scheme is entity-type high byte 0; AES is not offered: TPM_CAP_AUTH_ENCRYPT
+    /// reports XOR only). The session ends with the command.
     pub(crate) fn adip_decrypt(
         &self,
         cmd: &mut Cmd<'_>,
         enc: &Digest20,
         use_odd: bool,
     ) -> TpmResult<Secret> {
-        let (shared, nonce_even, entity_type) = self.osap_secret(cmd, 0)?;
+        self.adip_decrypt_at(cmd, 0, enc, use_odd)
+    }
+
+    /// [`Self::adip_decrypt`] under the session of authorization `index`.
+    pub(crate) fn adip_decrypt_at(
+        &self,
+        cmd: &mut Cmd<'_>,
+        index: usize,
+        enc: &Digest20,
+        use_odd: bool,
+    ) -> TpmResult<Secret> {
+        let (shared, nonce_even, entity_type) = self.osap_secret(cmd, index)?;
         if entity_type >> 8 != u16::from(et::XOR) {
             return Err(TpmError::InappropriateEnc);
         }
-        let nonce = if use_odd { cmd.auth(0)?.nonce_odd } else { nonce_even };
+        let nonce = if use_odd { cmd.auth(index)?.nonce_odd } else { nonce_even };
         let pad = crypto::sha1(&[&shared[..], &nonce]);
         let mut out = [0u8; 20];
         for ((o, e), p) in out.iter_mut().zip(enc.iter()).zip(pad.iter()) {
             *o = e ^ p;
         }
-        self.end_session_after(cmd, 0);
+        self.end_session_after(cmd, index);
         Ok(secret(out))
+    }
+
+    /// Requires the session of authorization `index` to be OSAP (libtpms
+    /// TPM_AuthSessions_GetData with TPM_PID_OSAP: TPM_BAD_MODE otherwise).
+    pub(crate) fn require_osap(&self, cmd: &Cmd<'_>, index: usize) -> TpmResult<()> {
+        match self.session(cmd.auth(index)?.handle)?.kind {
+            SessionKind::Osap { .. } => Ok(()),
+            SessionKind::Oiap => Err(TpmError::BadMode),
+        }
     }
 
     /// Marks the session of authorization `index` for termination after the
     /// response (commands that must not leave it open).
     pub(crate) fn end_session_after(&self, cmd: &mut Cmd<'_>, index: usize) {
-        if let Some(v) = cmd.verified.get_mut(index) {
+        if let Some(v) = cmd.verified.iter_mut().find(|v| v.index == index) {
             v.continue_session = false;
         }
     }
 
     // ---- dictionary attack ------------------------------------------------------
 
-    /// Consecutive failures before a lockout (libtpms TPM_LOCKOUT_THRESHOLD).
+    /// Failures tolerated before a lockout starts (libtpms TPM_LOCKOUT_THRESHOLD; the
+    /// policy is vendor specific, Part 1 §21).
     pub(crate) const DA_THRESHOLD: u32 = 5;
+    /// Longest lockout, as a power of two of seconds (2^16 s, about 18 hours).
+    const DA_MAX_SHIFT: u32 = 16;
 
-    fn da_failure(&mut self) {
+    /// Records an authorization failure (libtpms TPM_Authdata_Fail). Every failure past
+    /// the threshold starts a new lockout twice as long as the previous one: 1 s after
+    /// the sixth failure, 2 s after the seventh, ... A success never lowers the count
+    /// (that would let an attacker who knows any secret reset it); only
+    /// TPM_ResetLockValue does.
+    pub(crate) fn da_failure(&mut self) {
         self.perm.da.fail_count = self.perm.da.fail_count.saturating_add(1);
         self.dirty.permanent = true;
-        if self.perm.da.fail_count >= Self::DA_THRESHOLD {
-            // Lockout grows with each failure past the threshold: 2^(n - threshold)
-            // seconds, capped at about 18 hours (Part 1 §21: vendor specific).
-            let exponent = (self.perm.da.fail_count - Self::DA_THRESHOLD).min(16);
-            let ms = 1000u64 << exponent;
+        if let Some(over) = self.perm.da.fail_count.checked_sub(Self::DA_THRESHOLD + 1) {
+            let ms = 1000u64 << over.min(Self::DA_MAX_SHIFT);
             self.vol.da_lockout_until_ms = self.vol.now_ms.saturating_add(ms);
             self.dirty.volatile = true;
         }
     }
 
+    /// True while a lockout runs.
     pub(crate) fn da_locked_out(&self) -> bool {
         self.vol.now_ms < self.vol.da_lockout_until_ms
+    }
+
+    /// libtpms TPM_Authdata_CheckState: refuses during a lockout; outside one, re-arms
+    /// TPM_ResetLockValue (Part 3 §5.6: disableResetLock clears when the lockout ends).
+    pub(crate) fn da_check(&mut self) -> TpmResult<()> {
+        if self.da_locked_out() {
+            return Err(TpmError::DefendLockRunning);
+        }
+        if self.vol.disable_reset_lock {
+            self.vol.disable_reset_lock = false;
+            self.dirty.volatile = true;
+        }
+        Ok(())
     }
 
     // ---- helpers -------------------------------------------------------------------
@@ -638,6 +716,19 @@ impl Tpm12 {
     pub(crate) fn physical_presence(&self) -> bool {
         self.vol.flags.physical_presence
             || (self.config.physical_presence && self.perm.flags.physical_presence_hw_enable)
+    }
+
+    /// Clears tpmEstablished (TSC_ResetEstablishmentBit and the TIS register): only
+    /// from locality 3 or 4. Returns false, changing nothing, otherwise.
+    pub(crate) fn reset_established_flag(&mut self, locality: u8) -> bool {
+        if !(3..=4).contains(&locality) {
+            return false;
+        }
+        if self.perm.flags.tpm_established {
+            self.perm.flags.tpm_established = false;
+            self.dirty.permanent = true;
+        }
+        true
     }
 
     /// A random handle that is not 0, not in the reserved 0x40xxxxxx range and not
@@ -782,15 +873,7 @@ impl TpmEngine for Tpm12 {
     }
 
     fn reset_established(&mut self, locality: u8) -> bool {
-        // TSC_ResetEstablishmentBit (Part 3 §6.x): locality 3 or 4 only.
-        if !(3..=4).contains(&locality) {
-            return false;
-        }
-        if self.perm.flags.tpm_established {
-            self.perm.flags.tpm_established = false;
-            self.dirty.permanent = true;
-        }
-        true
+        self.reset_established_flag(locality)
     }
 
     fn hash_start(&mut self) {

@@ -29,8 +29,9 @@ pub fn secret(value: Digest20) -> Secret {
     Zeroizing::new(value)
 }
 
-/// Current format version of all three blobs.
-pub const FORMAT_VERSION: u16 = 1;
+/// Current format version of all three blobs (2: permanent state gained
+/// restrictDelegate).
+pub const FORMAT_VERSION: u16 = 2;
 const MAGIC_PERMANENT: &[u8; 4] = b"T12P";
 const MAGIC_VOLATILE: &[u8; 4] = b"T12V";
 const MAGIC_SAVED: &[u8; 4] = b"T12S";
@@ -195,22 +196,28 @@ pub struct TpmKey {
 }
 
 impl TpmKey {
-    fn write(&self, w: &mut Writer) {
+    /// Serialises the key with its secrets (state blobs, saved contexts).
+    pub(crate) fn write(&self, w: &mut Writer) {
         put_sized(w, &self.public.to_bytes());
         w.bytes(&self.usage_auth[..]).bytes(&self.migration_auth[..]);
         put_sized(w, self.pair.prime());
     }
 
-    fn read(r: &mut Reader<'_>) -> Result<Self, StateError> {
+    /// Parses what [`Self::write`] produced.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, StateError> {
         let bytes = r.sized_u32(MAX_BLOB_FIELD)?;
         let mut kr = Reader::new(bytes);
         let public = Key::parse(&mut kr).map_err(|_| StateError::Malformed)?;
         kr.finish().map_err(|_| StateError::Malformed)?;
+        // Only the canonical encoding (TPM_STRUCT_VER 1.1.0.0 for TPM_KEY) is stored.
+        if public.to_bytes() != bytes {
+            return Err(StateError::Malformed);
+        }
         let usage_auth = secret(r.array()?);
         let migration_auth = secret(r.array()?);
         let prime = Zeroizing::new(r.sized_u32(MAX_BLOB_FIELD)?.to_vec());
         let parms = public.parms.rsa_parms().map_err(|_| StateError::Malformed)?;
-        let pair = RsaKeyPair::from_modulus_and_prime(&public.pub_key, parms.exponent, &prime)
+        let pair = RsaKeyPair::from_modulus_and_prime_lazy(&public.pub_key, parms.exponent, &prime)
             .map_err(|_| StateError::Malformed)?;
         Ok(Self { public, usage_auth, migration_auth, pair })
     }
@@ -226,6 +233,11 @@ impl TpmKey {
         }
     }
 }
+
+/// TPM_STCLEAR_DATA.countID after the active counter was released: no counter may
+/// be incremented until the next TPM_Startup(ST_CLEAR) (Part 3 §25.4 action 4;
+/// libtpms TPM_COUNT_ID_ILLEGAL). Reported as "no active counter".
+pub const COUNTER_RELEASED: u32 = 0xFFFF_FFFE;
 
 /// A monotonic counter (Part 2 §20, TPM_COUNTER_VALUE plus its authorization).
 #[derive(Clone, Debug)]
@@ -287,6 +299,9 @@ pub struct Permanent {
     pub no_owner_nv_writes: u32,
     /// Dictionary-attack counter.
     pub da: DaState,
+    /// restrictDelegate: which certified-migration keys may be delegated
+    /// (TPM_CAP_PROP_CMK_RESTRICTION; set with TPM_SetCapability).
+    pub restrict_delegate: u32,
 }
 
 impl Permanent {
@@ -329,7 +344,7 @@ impl Permanent {
             w.bytes(&n.auth[..]);
             put_sized(&mut w, &n.data);
         }
-        w.u32(self.no_owner_nv_writes).u32(self.da.fail_count);
+        w.u32(self.no_owner_nv_writes).u32(self.da.fail_count).u32(self.restrict_delegate);
         Zeroizing::new(w.into_vec())
     }
 
@@ -347,7 +362,7 @@ impl Permanent {
                 let modulus = r.sized_u32(MAX_BLOB_FIELD)?;
                 let prime = Zeroizing::new(r.sized_u32(MAX_BLOB_FIELD)?.to_vec());
                 Some(
-                    RsaKeyPair::from_modulus_and_prime(modulus, exponent, &prime)
+                    RsaKeyPair::from_modulus_and_prime_lazy(modulus, exponent, &prime)
                         .map_err(|_| StateError::Malformed)?,
                 )
             }
@@ -386,6 +401,7 @@ impl Permanent {
         }
         let no_owner_nv_writes = r.u32()?;
         let da = DaState { fail_count: r.u32()? };
+        let restrict_delegate = r.u32()?;
         r.finish()?;
         if owner_auth.is_some() != srk.is_some() {
             return Err(StateError::Malformed);
@@ -404,6 +420,7 @@ impl Permanent {
             nv,
             no_owner_nv_writes,
             da,
+            restrict_delegate,
         })
     }
 
@@ -441,6 +458,25 @@ pub enum SessionKind {
     },
 }
 
+impl SessionKind {
+    /// For an OSAP session, the entity it is bound to: the entity type's low byte
+    /// (the high byte selects the ADIP scheme) and the entity value.
+    pub fn osap_entity(&self) -> Option<(u8, u32)> {
+        match self {
+            Self::Osap { entity_type, entity_value, .. } => {
+                Some((entity_type.to_be_bytes()[1], *entity_value))
+            }
+            Self::Oiap => None,
+        }
+    }
+
+    /// True for an OSAP session bound to `entity_type` (low byte) and, if given,
+    /// `value`.
+    pub fn is_bound_to(&self, entity_type: u8, value: Option<u32>) -> bool {
+        self.osap_entity().is_some_and(|(t, v)| t == entity_type && value.is_none_or(|x| x == v))
+    }
+}
+
 /// An authorization session (Part 1 §13).
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -450,6 +486,37 @@ pub struct Session {
     pub kind: SessionKind,
     /// The TPM's current rolling nonce.
     pub nonce_even: Digest20,
+}
+
+impl Session {
+    /// Serialises the session with its secrets (state blobs, saved contexts).
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u32(self.handle).bytes(&self.nonce_even);
+        match &self.kind {
+            SessionKind::Oiap => {
+                w.u8(1);
+            }
+            SessionKind::Osap { entity_type, entity_value, shared_secret } => {
+                w.u8(2).u16(*entity_type).u32(*entity_value).bytes(&shared_secret[..]);
+            }
+        }
+    }
+
+    /// Parses what [`Self::write`] produced.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, StateError> {
+        let handle = r.u32()?;
+        let nonce_even = r.array()?;
+        let kind = match r.u8()? {
+            1 => SessionKind::Oiap,
+            2 => SessionKind::Osap {
+                entity_type: r.u16()?,
+                entity_value: r.u32()?,
+                shared_secret: secret(r.array()?),
+            },
+            _ => return Err(StateError::Malformed),
+        };
+        Ok(Self { handle, kind, nonce_even })
+    }
 }
 
 /// A key loaded in a slot.
@@ -475,10 +542,14 @@ pub struct Volatile {
     pub flags: StClearFlags,
     /// PCR values.
     pub pcrs: [Digest20; NUM_PCRS],
-    /// countID: the counter incremented since the last Startup(ST_CLEAR).
+    /// countID: the counter incremented since the last Startup(ST_CLEAR), or
+    /// [`COUNTER_RELEASED`].
     pub active_counter: Option<u32>,
     /// disableResetLock.
     pub disable_reset_lock: bool,
+    /// deferredPhysicalPresence (TPM_SetCapability; bit 0 would allow an unowned
+    /// TPM_FieldUpgrade, which this TPM does not implement).
+    pub deferred_physical_presence: u32,
     /// contextNonceKey.
     pub context_nonce_key: Digest20,
     /// contextNonceSession.
@@ -517,6 +588,7 @@ impl Volatile {
             pcrs: [[0; 20]; NUM_PCRS],
             active_counter: None,
             disable_reset_lock: false,
+            deferred_physical_presence: 0,
             context_nonce_key: [0; 20],
             context_nonce_session: [0; 20],
             context_count: 0,
@@ -548,7 +620,7 @@ impl Volatile {
             w.bytes(pcr);
         }
         w.u32(self.active_counter.unwrap_or(0)).u8(self.active_counter.is_some().into());
-        w.u8(self.disable_reset_lock.into());
+        w.u8(self.disable_reset_lock.into()).u32(self.deferred_physical_presence);
         w.bytes(&self.context_nonce_key).bytes(&self.context_nonce_session).u32(self.context_count);
         put_count(&mut w, self.context_list.len());
         for c in &self.context_list {
@@ -562,15 +634,7 @@ impl Volatile {
         }
         put_count(&mut w, self.sessions.len());
         for s in &self.sessions {
-            w.u32(s.handle).bytes(&s.nonce_even);
-            match &s.kind {
-                SessionKind::Oiap => {
-                    w.u8(1);
-                }
-                SessionKind::Osap { entity_type, entity_value, shared_secret } => {
-                    w.u8(2).u16(*entity_type).u32(*entity_value).bytes(&shared_secret[..]);
-                }
-            }
+            s.write(&mut w);
         }
         put_hash(&mut w, self.sha1.as_ref());
         put_hash(&mut w, self.hash_tis.as_ref());
@@ -602,9 +666,9 @@ impl Volatile {
         for pcr in &mut pcrs {
             *pcr = r.array()?;
         }
-        let counter = r.u32()?;
-        let active_counter = get_bool(&mut r)?.then_some(counter);
+        let active_counter = get_opt_u32(&mut r)?;
         let disable_reset_lock = get_bool(&mut r)?;
+        let deferred_physical_presence = r.u32()?;
         let context_nonce_key = r.array()?;
         let context_nonce_session = r.array()?;
         let context_count = r.u32()?;
@@ -628,21 +692,11 @@ impl Volatile {
         let n = get_count(&mut r)?;
         let mut sessions: Vec<Session> = Vec::new();
         for _ in 0..n {
-            let handle = r.u32()?;
-            let nonce_even = r.array()?;
-            let kind = match r.u8()? {
-                1 => SessionKind::Oiap,
-                2 => SessionKind::Osap {
-                    entity_type: r.u16()?,
-                    entity_value: r.u32()?,
-                    shared_secret: secret(r.array()?),
-                },
-                _ => return Err(StateError::Malformed),
-            };
-            if sessions.iter().any(|s| s.handle == handle) {
+            let session = Session::read(&mut r)?;
+            if sessions.iter().any(|s| s.handle == session.handle) {
                 return Err(StateError::Malformed);
             }
-            sessions.push(Session { handle, kind, nonce_even });
+            sessions.push(session);
         }
         let sha1 = get_hash(&mut r)?;
         let hash_tis = get_hash(&mut r)?;
@@ -658,6 +712,7 @@ impl Volatile {
             pcrs,
             active_counter,
             disable_reset_lock,
+            deferred_physical_presence,
             context_nonce_key,
             context_nonce_session,
             context_count,
@@ -676,8 +731,8 @@ impl Volatile {
 }
 
 /// What TPM_SaveState preserves for TPM_Startup(ST_STATE) (Part 3 §3.3): the
-/// TPM_STCLEAR_FLAGS, the TPM_STCLEAR_DATA (PCRs, countID, disableResetLock,
-/// contextNonceKey) and the loaded keys.
+/// TPM_STCLEAR_FLAGS and the TPM_STCLEAR_DATA (PCRs, countID, disableResetLock,
+/// deferredPhysicalPresence, contextNonceKey) and the NV areas' ST_CLEAR locks.
 #[derive(Clone, Debug)]
 pub struct SavedState {
     /// TPM_STCLEAR_FLAGS.
@@ -688,6 +743,8 @@ pub struct SavedState {
     pub active_counter: Option<u32>,
     /// disableResetLock.
     pub disable_reset_lock: bool,
+    /// deferredPhysicalPresence.
+    pub deferred_physical_presence: u32,
     /// contextNonceKey.
     pub context_nonce_key: Digest20,
     /// NV indices' bReadSTClear / bWriteSTClear, by index.
@@ -704,7 +761,8 @@ impl SavedState {
             w.bytes(pcr);
         }
         w.u32(self.active_counter.unwrap_or(0)).u8(self.active_counter.is_some().into());
-        w.u8(self.disable_reset_lock.into()).bytes(&self.context_nonce_key);
+        w.u8(self.disable_reset_lock.into()).u32(self.deferred_physical_presence);
+        w.bytes(&self.context_nonce_key);
         put_count(&mut w, self.nv_st_clear.len());
         for (index, read, write) in &self.nv_st_clear {
             w.u32(*index).u8((*read).into()).u8((*write).into());
@@ -721,9 +779,9 @@ impl SavedState {
         for pcr in &mut pcrs {
             *pcr = r.array()?;
         }
-        let counter = r.u32()?;
-        let active_counter = get_bool(&mut r)?.then_some(counter);
+        let active_counter = get_opt_u32(&mut r)?;
         let disable_reset_lock = get_bool(&mut r)?;
+        let deferred_physical_presence = r.u32()?;
         let context_nonce_key = r.array()?;
         let n = get_count(&mut r)?;
         let mut nv_st_clear = Vec::new();
@@ -731,7 +789,15 @@ impl SavedState {
             nv_st_clear.push((r.u32()?, get_bool(&mut r)?, get_bool(&mut r)?));
         }
         r.finish()?;
-        Ok(Self { flags, pcrs, active_counter, disable_reset_lock, context_nonce_key, nv_st_clear })
+        Ok(Self {
+            flags,
+            pcrs,
+            active_counter,
+            disable_reset_lock,
+            deferred_physical_presence,
+            context_nonce_key,
+            nv_st_clear,
+        })
     }
 }
 
@@ -767,6 +833,17 @@ fn get_count(r: &mut Reader<'_>) -> Result<u32, StateError> {
         return Err(StateError::Malformed);
     }
     Ok(n)
+}
+
+/// An optional u32 stored as the value (0 when absent) then a presence bool; a
+/// value without presence is refused, so every state has one encoding.
+fn get_opt_u32(r: &mut Reader<'_>) -> Result<Option<u32>, StateError> {
+    let value = r.u32()?;
+    match get_bool(r)? {
+        true => Ok(Some(value)),
+        false if value == 0 => Ok(None),
+        false => Err(StateError::Malformed),
+    }
 }
 
 fn get_bool(r: &mut Reader<'_>) -> Result<bool, StateError> {
@@ -824,7 +901,12 @@ fn get_hash(r: &mut Reader<'_>) -> Result<Option<sha1::Sha1>, StateError> {
     }
     let bytes = r.sized_u32(1024)?;
     let state = bytes.try_into().map_err(|_| StateError::Malformed)?;
-    sha1::Sha1::deserialize(state).map(Some).map_err(|_| StateError::Malformed)
+    let hash = sha1::Sha1::deserialize(state).map_err(|_| StateError::Malformed)?;
+    // Bytes past the buffered data are not state: only the canonical form is taken.
+    if hash.serialize()[..] != *bytes {
+        return Err(StateError::Malformed);
+    }
+    Ok(Some(hash))
 }
 
 /// The PCR info check shared by seal and key use: selection and locality.

@@ -90,6 +90,7 @@ fn startup_state(tpm: &mut Tpm12) -> TpmResult<()> {
     }
     tpm.vol.active_counter = saved.active_counter;
     tpm.vol.disable_reset_lock = saved.disable_reset_lock;
+    tpm.vol.deferred_physical_presence = saved.deferred_physical_presence;
     tpm.vol.context_nonce_key = saved.context_nonce_key;
     for (index, read, write) in &saved.nv_st_clear {
         if let Some(nv) = tpm.perm.nv.iter_mut().find(|n| n.public.index == *index) {
@@ -115,6 +116,7 @@ pub(crate) fn save_state(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
         pcrs: tpm.vol.pcrs,
         active_counter: tpm.vol.active_counter,
         disable_reset_lock: tpm.vol.disable_reset_lock,
+        deferred_physical_presence: tpm.vol.deferred_physical_presence,
         context_nonce_key: tpm.vol.context_nonce_key,
         nv_st_clear,
     });
@@ -201,7 +203,7 @@ pub(crate) fn current_ticks(tpm: &Tpm12) -> Vec<u8> {
     w.into_vec()
 }
 
-/// TPM_GetTicks (Part 3 §23.2).
+/// TPM_GetTicks (Part 3 §23.1).
 pub(crate) fn get_ticks(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;
     Ok(Out::params(current_ticks(tpm)))

@@ -59,6 +59,17 @@ pub(crate) fn get_capability(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Ou
     Ok(Out::params(w.into_vec()))
 }
 
+/// TPM_CAP_VERSION_INFO (Part 2 §21.6), also appended to TPM_Quote2's signed data.
+pub(crate) fn version_info(tpm: &Tpm12) -> Vec<u8> {
+    let v = &tpm.config.version;
+    let vendor = v.vendor_specific.get(..usize::from(u16::MAX)).unwrap_or(&v.vendor_specific);
+    let mut w = Writer::new();
+    w.u16(stag::CAP_VERSION_INFO).u8(1).u8(2).u8(v.rev_major).u8(v.rev_minor);
+    w.u16(v.spec_level).u8(v.errata_rev).bytes(&v.vendor_id);
+    w.u16(u16::try_from(vendor.len()).unwrap_or(0)).bytes(vendor);
+    w.into_vec()
+}
+
 fn sub32(sub: &[u8]) -> TpmResult<u32> {
     let bytes: [u8; 4] = sub.try_into().map_err(|_| TpmError::BadMode)?;
     Ok(u32::from_be_bytes(bytes))
@@ -179,11 +190,7 @@ pub(crate) fn capability(tpm: &Tpm12, area: u32, sub: &[u8]) -> TpmResult<Vec<u8
         }
         cap::DA_LOGIC => da_info(tpm, &mut w),
         cap::VERSION_VAL => {
-            let v = &tpm.config.version;
-            w.u16(stag::CAP_VERSION_INFO).u8(1).u8(2).u8(v.rev_major).u8(v.rev_minor);
-            w.u16(v.spec_level).u8(v.errata_rev).bytes(&v.vendor_id);
-            w.u16(u16::try_from(v.vendor_specific.len()).unwrap_or(0));
-            w.bytes(v.vendor_specific.get(..usize::from(u16::MAX)).unwrap_or(&v.vendor_specific));
+            w.bytes(&version_info(tpm));
         }
         _ => return Err(TpmError::BadMode),
     }
@@ -279,7 +286,7 @@ fn property(tpm: &Tpm12, prop: u32, w: &mut Writer) -> TpmResult<()> {
             w.u32(count(MAX_SESSIONS).saturating_add(MAX_TRANS_SESSIONS));
         }
         cap::PROP_CMK_RESTRICTION => {
-            w.u32(0);
+            w.u32(tpm.perm.restrict_delegate);
         }
         cap::PROP_DURATION => {
             for d in tpm.config.durations_us {
@@ -287,7 +294,8 @@ fn property(tpm: &Tpm12, prop: u32, w: &mut Writer) -> TpmResult<()> {
             }
         }
         cap::PROP_ACTIVE_COUNTER => {
-            w.u32(tpm.vol.active_counter.unwrap_or(u32::MAX));
+            let active = tpm.vol.active_counter.filter(|c| *c != crate::state::COUNTER_RELEASED);
+            w.u32(active.unwrap_or(u32::MAX));
         }
         cap::PROP_MAX_NV_AVAILABLE => {
             w.u32(super::nv::free_space(tpm));
@@ -300,15 +308,238 @@ fn property(tpm: &Tpm12, prop: u32, w: &mut Writer) -> TpmResult<()> {
     Ok(())
 }
 
-/// TPM_DA_INFO (Part 2 §21.7): one counter for all entity types.
+/// TPM_DA_INFO, or TPM_DA_INFO_LIMITED once the owner set disableFullDALogicInfo
+/// (Part 2 §21.7, §21.8): one counter for all entity types.
 fn da_info(tpm: &Tpm12, w: &mut Writer) {
     let locked = tpm.da_locked_out();
+    if tpm.perm.flags.disable_full_da_logic_info {
+        w.u16(stag::DA_INFO_LIMITED).u8(locked.into());
+        // actionAtThreshold: TPM_DA_ACTION_TIMEOUT; no vendor data.
+        w.u16(stag::DA_ACTION_TYPE).u32(1).u32(0);
+        return;
+    }
     let remaining_s = tpm.vol.da_lockout_until_ms.saturating_sub(tpm.vol.now_ms).div_ceil(1000);
     w.u16(stag::DA_INFO).u8(locked.into());
     w.u16(u16::try_from(tpm.perm.da.fail_count).unwrap_or(u16::MAX));
     w.u16(u16::try_from(Tpm12::DA_THRESHOLD).unwrap_or(u16::MAX));
-    // actionAtThreshold: TPM_DA_ACTION_TIMEOUT.
     w.u16(stag::DA_ACTION_TYPE).u32(1);
-    w.u32(u32::try_from(remaining_s).unwrap_or(u32::MAX));
+    w.u32(if locked { u32::try_from(remaining_s).unwrap_or(u32::MAX) } else { 0 });
     w.u32(0);
+}
+
+/// TPM_SetCapability areas and fields (Part 2, TPM_CAPABILITY_AREA values for
+/// TPM_SetCapability).
+mod set {
+    pub const PERM_FLAGS: u32 = 1;
+    pub const PERM_DATA: u32 = 2;
+    pub const STCLEAR_FLAGS: u32 = 3;
+    pub const STCLEAR_DATA: u32 = 4;
+    pub const STANY_FLAGS: u32 = 5;
+    pub const STANY_DATA: u32 = 6;
+    pub const VENDOR: u32 = 7;
+    // TPM_PERMANENT_FLAGS sub-capabilities that may be set.
+    pub const PF_DISABLE: u32 = 1;
+    pub const PF_OWNERSHIP: u32 = 2;
+    pub const PF_DEACTIVATED: u32 = 3;
+    pub const PF_READPUBEK: u32 = 4;
+    pub const PF_DISABLEOWNERCLEAR: u32 = 5;
+    pub const PF_ALLOWMAINTENANCE: u32 = 6;
+    pub const PF_READSRKPUB: u32 = 17;
+    pub const PF_TPMESTABLISHED: u32 = 18;
+    pub const PF_DISABLEFULLDALOGICINFO: u32 = 20;
+    // TPM_STCLEAR_FLAGS.
+    pub const SF_DISABLEFORCECLEAR: u32 = 2;
+    // TPM_STANY_FLAGS.
+    pub const AF_TOSPRESENT: u32 = 4;
+}
+
+/// TPM_SetCapability (Part 3 §7.2): the flags tpm-tools and
+/// TrouSerS set this way (readSRKPub, readPubek, disableFullDALogicInfo, ...) with
+/// the authorization each flag needs: the owner (the optional session), physical
+/// presence, or a locality, restrictDelegate and deferredPhysicalPresence.
+/// Everything else, including the DAA proof (DAA is not implemented), is
+/// TPM_BAD_PARAMETER.
+pub(crate) fn set_capability(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let area = cmd.r.u32()?;
+    let sub = cmd.r.sized_u32(MAX_FIELD)?.to_vec();
+    let value = cmd.r.sized_u32(MAX_FIELD)?.to_vec();
+    tpm.check(cmd, check::NOT_SHUTDOWN | check::NO_LOCKOUT)?;
+    let owner = cmd.has_auth(1);
+    if owner {
+        let digest = cmd.in_digest(0);
+        tpm.owner_auth(cmd, 0, &digest)?;
+    }
+    let presence = tpm.physical_presence();
+    // A sub-capability that is not four bytes names nothing (libtpms subCap32 = 0).
+    let sub = <[u8; 4]>::try_from(sub.as_slice()).map(u32::from_be_bytes).unwrap_or(0);
+    let flag = || match value.as_slice() {
+        [b] => Ok(*b != 0),
+        _ => Err(TpmError::BadParameter),
+    };
+    let disabled = tpm.perm.flags.disable;
+    let deactivated = tpm.vol.flags.deactivated;
+    let enabled_active = || {
+        if disabled {
+            Err(TpmError::Disabled)
+        } else if deactivated {
+            Err(TpmError::Deactivated)
+        } else {
+            Ok(())
+        }
+    };
+    let need = |ok: bool| if ok { Ok(()) } else { Err(TpmError::Authfail) };
+    match area {
+        set::PERM_FLAGS => {
+            let v = flag()?;
+            let f = &mut tpm.perm.flags;
+            match sub {
+                set::PF_DISABLE => {
+                    need(owner || presence)?;
+                    f.disable = v;
+                }
+                set::PF_OWNERSHIP => {
+                    if tpm.perm.owner_auth.is_some() {
+                        return Err(TpmError::OwnerSet);
+                    }
+                    need(presence)?;
+                    enabled_active()?;
+                    f.ownership = v;
+                }
+                set::PF_DEACTIVATED => {
+                    need(presence)?;
+                    if disabled {
+                        return Err(TpmError::Disabled);
+                    }
+                    f.deactivated = v;
+                }
+                set::PF_READPUBEK => {
+                    need(owner)?;
+                    enabled_active()?;
+                    f.read_pubek = v;
+                }
+                set::PF_DISABLEOWNERCLEAR => {
+                    need(owner)?;
+                    if !v {
+                        return Err(TpmError::BadParameter);
+                    }
+                    enabled_active()?;
+                    f.disable_owner_clear = true;
+                }
+                set::PF_ALLOWMAINTENANCE => {
+                    need(owner)?;
+                    if v {
+                        return Err(TpmError::BadParameter);
+                    }
+                    enabled_active()?;
+                    f.allow_maintenance = false;
+                }
+                set::PF_READSRKPUB => {
+                    need(owner)?;
+                    enabled_active()?;
+                    f.read_srk_pub = v;
+                }
+                set::PF_TPMESTABLISHED => {
+                    if !(3..=4).contains(&cmd.locality) {
+                        return Err(TpmError::BadLocality);
+                    }
+                    if v {
+                        return Err(TpmError::BadParameter);
+                    }
+                    f.tpm_established = false;
+                }
+                set::PF_DISABLEFULLDALOGICINFO => {
+                    need(owner)?;
+                    f.disable_full_da_logic_info = v;
+                }
+                _ => return Err(TpmError::BadParameter),
+            }
+            tpm.dirty.permanent = true;
+        }
+        set::STCLEAR_FLAGS => {
+            let v = flag()?;
+            if sub != set::SF_DISABLEFORCECLEAR {
+                return Err(TpmError::BadParameter);
+            }
+            enabled_active()?;
+            if !v {
+                return Err(TpmError::BadParameter);
+            }
+            tpm.vol.flags.disable_force_clear = true;
+            tpm.dirty.volatile = true;
+        }
+        set::STANY_FLAGS => {
+            let v = flag()?;
+            if sub != set::AF_TOSPRESENT {
+                return Err(TpmError::BadParameter);
+            }
+            if !(3..=4).contains(&cmd.locality) {
+                return Err(TpmError::BadLocality);
+            }
+            enabled_active()?;
+            if v {
+                return Err(TpmError::BadParameter);
+            }
+            tpm.vol.tos_present = false;
+            tpm.dirty.volatile = true;
+        }
+        set::PERM_DATA if sub == PD_RESTRICT_DELEGATE => {
+            let v = <[u8; 4]>::try_from(value.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| TpmError::BadParameter)?;
+            need(owner)?;
+            enabled_active()?;
+            tpm.perm.restrict_delegate = v;
+            tpm.dirty.permanent = true;
+        }
+        set::STCLEAR_DATA => {
+            let v = <[u8; 4]>::try_from(value.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| TpmError::BadParameter)?;
+            if sub != SD_DEFERRED_PHYSICAL_PRESENCE {
+                return Err(TpmError::BadParameter);
+            }
+            // Bits may be cleared any time; setting one needs physical presence.
+            if !presence && v & !tpm.vol.deferred_physical_presence != 0 {
+                return Err(TpmError::BadPresence);
+            }
+            tpm.vol.deferred_physical_presence = v;
+            tpm.dirty.volatile = true;
+        }
+        set::PERM_DATA => {
+            // libtpms reads the value as a UINT32 before looking at the field; the
+            // DAA proof (which has no value) belongs to DAA, not implemented here.
+            if sub != DAA_PROOF {
+                <[u8; 4]>::try_from(value.as_slice()).map_err(|_| TpmError::BadParameter)?;
+            }
+            return Err(TpmError::BadParameter);
+        }
+        set::STANY_DATA | set::VENDOR => return Err(TpmError::BadParameter),
+        _ => return Err(TpmError::BadMode),
+    }
+    Ok(Out::empty())
+}
+
+/// TPM_SD_DEFERREDPHYSICALPRESENCE.
+const SD_DEFERRED_PHYSICAL_PRESENCE: u32 = 6;
+/// TPM_PD_RESTRICTDELEGATE.
+const PD_RESTRICT_DELEGATE: u32 = 23;
+/// TPM_PD_DAAPROOF, the one TPM_PERMANENT_DATA field set without a value.
+const DAA_PROOF: u32 = 25;
+
+/// Packs flags into a bitmap, the first flag in bit 0 (Part 3 §7.3 actions 2–3).
+fn bitmap(flags: &[bool]) -> u32 {
+    flags.iter().enumerate().fold(0, |acc, (i, f)| acc | (u32::from(*f) << i))
+}
+
+/// TPM_GetCapabilityOwner (Part 3 §7.3): the TPM_VERSION and both flag sets as
+/// bitmaps, for the owner.
+pub(crate) fn get_capability_owner(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    tpm.check(cmd, check::ALL)?;
+    let digest = cmd.in_digest(0);
+    tpm.owner_auth(cmd, 0, &digest)?;
+    let v = &tpm.config.version;
+    let mut w = Writer::new();
+    w.u8(1).u8(2).u8(v.rev_major).u8(v.rev_minor);
+    w.u32(bitmap(&tpm.perm.flags.to_array())).u32(bitmap(&tpm.vol.flags.to_array()));
+    Ok(Out::params(w.into_vec()))
 }

@@ -1,7 +1,12 @@
 //! The ordinal table and the command handlers, one module per family.
 
 pub(crate) mod admin;
+pub(crate) mod attest;
+pub(crate) mod auth;
 pub(crate) mod capability;
+pub(crate) mod context;
+pub(crate) mod counter;
+pub(crate) mod identity;
 pub(crate) mod nv;
 pub(crate) mod owner;
 pub(crate) mod pcr;
@@ -23,6 +28,8 @@ pub(crate) fn lookup(ordinal: u32) -> Option<(Handler, Tags)> {
         ord::GET_TEST_RESULT => (admin::get_test_result, T0),
         // Capabilities (Part 3 §7).
         ord::GET_CAPABILITY => (capability::get_capability, T0),
+        ord::SET_CAPABILITY => (capability::set_capability, T0 | T1),
+        ord::GET_CAPABILITY_OWNER => (capability::get_capability_owner, T1),
         // PCRs and hashing (Part 3 §13, §16).
         ord::EXTEND => (pcr::extend, T0),
         ord::PCR_READ => (pcr::pcr_read, T0),
@@ -40,6 +47,16 @@ pub(crate) fn lookup(ordinal: u32) -> Option<(Handler, Tags)> {
         ord::OSAP => (session::osap, T0),
         ord::TERMINATE_HANDLE => (session::terminate_handle, T0),
         ord::FLUSH_SPECIFIC => (session::flush_specific, T0),
+        // Context management (Part 3 §21).
+        ord::SAVE_CONTEXT => (context::save_context, T0),
+        ord::LOAD_CONTEXT => (context::load_context, T0),
+        ord::SAVE_KEY_CONTEXT => (context::save_key_context, T0),
+        ord::LOAD_KEY_CONTEXT => (context::load_key_context, T0),
+        ord::SAVE_AUTH_CONTEXT => (context::save_auth_context, T0),
+        ord::LOAD_AUTH_CONTEXT => (context::load_auth_context, T0),
+        // Changing authorization values (Part 3 §17).
+        ord::CHANGE_AUTH => (auth::change_auth, T2),
+        ord::CHANGE_AUTH_OWNER => (auth::change_auth_owner, T1),
         // Ownership, opt-in, physical presence (Part 3 §5, §6, §9).
         ord::TAKE_OWNERSHIP => (owner::take_ownership, T1),
         ord::OWNER_CLEAR => (owner::owner_clear, T1),
@@ -52,6 +69,10 @@ pub(crate) fn lookup(ordinal: u32) -> Option<(Handler, Tags)> {
         ord::PHYSICAL_SET_DEACTIVATED => (owner::physical_set_deactivated, T0),
         ord::SET_OWNER_INSTALL => (owner::set_owner_install, T0),
         ord::OWNER_SET_DISABLE => (owner::owner_set_disable, T1),
+        ord::SET_OPERATOR_AUTH => (owner::set_operator_auth, T0),
+        ord::SET_TEMP_DEACTIVATED => (owner::set_temp_deactivated, T0 | T1),
+        ord::RESET_LOCK_VALUE => (owner::reset_lock_value, T1),
+        ord::TSC_RESET_ESTABLISHMENT_BIT => (owner::reset_establishment_bit, T0),
         // Endorsement key (Part 3 §14).
         ord::CREATE_ENDORSEMENT_KEY_PAIR => (owner::create_endorsement_key_pair, T0),
         ord::READ_PUBEK => (owner::read_pubek, T0),
@@ -67,12 +88,27 @@ pub(crate) fn lookup(ordinal: u32) -> Option<(Handler, Tags)> {
         ord::UNSEAL => (storage::unseal, T1 | T2),
         ord::UNBIND => (storage::unbind, T0 | T1),
         ord::SIGN => (storage::sign, T0 | T1),
+        ord::EVICT_KEY => (storage::evict_key, T0),
+        // Attestation and identities (Part 3 §12, §15, §16).
+        ord::QUOTE => (attest::quote, T0 | T1),
+        ord::QUOTE2 => (attest::quote2, T0 | T1),
+        ord::CERTIFY_KEY => (attest::certify_key, T0 | T1 | T2),
+        ord::MAKE_IDENTITY => (identity::make_identity, T1 | T2),
+        ord::ACTIVATE_IDENTITY => (identity::activate_identity, T1 | T2),
+        // Monotonic counters (Part 3 §25).
+        ord::CREATE_COUNTER => (counter::create_counter, T1),
+        ord::INCREMENT_COUNTER => (counter::increment_counter, T1),
+        ord::READ_COUNTER => (counter::read_counter, T0),
+        ord::RELEASE_COUNTER => (counter::release_counter, T1),
+        ord::RELEASE_COUNTER_OWNER => (counter::release_counter_owner, T1),
         // NV storage (Part 3 §20).
         ord::NV_DEFINE_SPACE => (nv::define_space, T0 | T1),
         ord::NV_WRITE_VALUE => (nv::write_value, T0 | T1),
         ord::NV_WRITE_VALUE_AUTH => (nv::write_value_auth, T1),
         ord::NV_READ_VALUE => (nv::read_value, T0 | T1),
         ord::NV_READ_VALUE_AUTH => (nv::read_value_auth, T1),
+        ord::DIR_WRITE_AUTH => (nv::dir_write_auth, T1),
+        ord::DIR_READ => (nv::dir_read, T0),
         _ => return None,
     };
     Some(entry)

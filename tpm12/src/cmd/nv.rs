@@ -266,7 +266,17 @@ fn read_common(tpm: &mut Tpm12, cmd: &mut Cmd<'_>, by_area_auth: bool) -> TpmRes
         if attrs & nv::PER_OWNERREAD == 0 {
             return Err(TpmError::AuthConflict);
         }
-        tpm.owner_auth(cmd, 0, &digest)?;
+        if locked {
+            tpm.owner_auth(cmd, 0, &digest)?;
+        } else {
+            // Action 1.c: with nvLocked FALSE the owner HMAC is not checked, but the
+            // response is still authorized with the owner secret.
+            let handle = cmd.auth(0)?.handle;
+            tpm.session(handle)?;
+            let owner = *tpm.perm.owner_auth.as_deref().ok_or(TpmError::Authfail)?;
+            let key = tpm.session_key(cmd, 0, u16::from(et::OWNER), 0, &owner)?;
+            tpm.accept_unverified(cmd, 0, key)?;
+        }
     } else if locked && attrs & (nv::PER_OWNERREAD | nv::PER_AUTHREAD) != 0 {
         return Err(TpmError::AuthConflict);
     }
@@ -308,4 +318,30 @@ pub(crate) fn read_value(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
 /// TPM_NV_ReadValueAuth (Part 3 §20.5).
 pub(crate) fn read_value_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     read_common(tpm, cmd, true)
+}
+
+/// TPM_DirWriteAuth (Part 3 §27.3.1, deprecated by NV but still used): the owner
+/// writes the one Data Integrity Register.
+pub(crate) fn dir_write_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let index = cmd.r.u32()?;
+    let contents = read_digest(&mut cmd.r)?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    let digest = cmd.in_digest(0);
+    tpm.owner_auth(cmd, 0, &digest)?;
+    if index != 0 {
+        return Err(TpmError::Badindex);
+    }
+    tpm.perm.auth_dir = contents;
+    tpm.dirty.permanent = true;
+    Ok(Out::empty())
+}
+
+/// TPM_DirRead (Part 3 §27.3.2).
+pub(crate) fn dir_read(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let index = cmd.r.u32()?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    if index != 0 {
+        return Err(TpmError::Badindex);
+    }
+    Ok(Out::params(tpm.perm.auth_dir.to_vec()))
 }

@@ -18,7 +18,10 @@ impl Tpm12 {
         index: usize,
         digest: &crypto::Digest20,
     ) -> TpmResult<()> {
-        let owner = *self.perm.owner_auth.as_deref().ok_or(TpmError::Nosrk)?;
+        // libtpms TPM_AuthSessions_GetData: the session must exist, then an owner
+        // (TPM_AUTHFAIL without one, which is not a dictionary-attack failure).
+        self.session(cmd.auth(index)?.handle)?;
+        let owner = *self.perm.owner_auth.as_deref().ok_or(TpmError::Authfail)?;
         self.verify_auth(cmd, index, u16::from(et::OWNER), 0, &owner, digest)
     }
 
@@ -48,6 +51,12 @@ impl Tpm12 {
         self.perm.operator_auth = None;
         self.perm.tpm_proof = secret([0; 20]);
         self.perm.no_owner_nv_writes = 0;
+        self.perm.restrict_delegate = 0;
+        // The dictionary-attack state goes with the owner (libtpms resets it with
+        // TPM_STCLEAR_DATA, Part 3 §6.1 action 8).
+        self.perm.da = Default::default();
+        self.vol.da_lockout_until_ms = 0;
+        self.vol.disable_reset_lock = false;
         let f = &mut self.perm.flags;
         f.disable = true;
         f.deactivated = true;
@@ -126,8 +135,8 @@ pub(crate) fn take_ownership(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Ou
     tpm.perm.flags.read_pubek = false;
     tpm.drbg.fill(&mut tpm.perm.context_key[..]);
     tpm.dirty.permanent = true;
-    // The session used to install the owner ends with the command.
-    tpm.end_session_after(cmd, 0);
+    // The OIAP session stays open if the caller asked for it (libtpms; Part 3 §6.1
+    // does not end it).
     Ok(Out::params(srk_pub.to_bytes()))
 }
 
@@ -246,7 +255,7 @@ pub(crate) fn physical_presence(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult
     Ok(Out::empty())
 }
 
-/// TPM_PhysicalEnable (Part 3 §9.2).
+/// TPM_PhysicalEnable (Part 3 §5.3).
 pub(crate) fn physical_enable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::NOT_SHUTDOWN | check::NO_LOCKOUT)?;
     tpm.require_presence()?;
@@ -255,7 +264,7 @@ pub(crate) fn physical_enable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<O
     Ok(Out::empty())
 }
 
-/// TPM_PhysicalDisable (Part 3 §9.3).
+/// TPM_PhysicalDisable (Part 3 §5.4).
 pub(crate) fn physical_disable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::NOT_SHUTDOWN | check::ENABLED | check::NO_LOCKOUT)?;
     tpm.require_presence()?;
@@ -264,7 +273,7 @@ pub(crate) fn physical_disable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<
     Ok(Out::empty())
 }
 
-/// TPM_PhysicalSetDeactivated (Part 3 §9.4).
+/// TPM_PhysicalSetDeactivated (Part 3 §5.5).
 pub(crate) fn physical_set_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let state = read_bool(&mut cmd.r)?;
     tpm.check(cmd, check::NOT_SHUTDOWN | check::ENABLED | check::NO_LOCKOUT)?;
@@ -274,12 +283,13 @@ pub(crate) fn physical_set_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> Tp
     Ok(Out::empty())
 }
 
-/// TPM_SetOwnerInstall (Part 3 §9.1).
+/// TPM_SetOwnerInstall (Part 3 §5.1).
 pub(crate) fn set_owner_install(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let state = read_bool(&mut cmd.r)?;
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    // Action 1: with an owner the command succeeds and changes nothing.
     if tpm.perm.owner_auth.is_some() {
-        return Err(TpmError::OwnerSet);
+        return Ok(Out::empty());
     }
     tpm.require_presence()?;
     tpm.perm.flags.ownership = state;
@@ -287,7 +297,7 @@ pub(crate) fn set_owner_install(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult
     Ok(Out::empty())
 }
 
-/// TPM_OwnerSetDisable (Part 3 §9.? "OwnerSetDisable").
+/// TPM_OwnerSetDisable (Part 3 §5.2).
 pub(crate) fn owner_set_disable(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let state = read_bool(&mut cmd.r)?;
     tpm.check(cmd, check::NOT_SHUTDOWN | check::OWNER | check::NO_LOCKOUT)?;
@@ -326,7 +336,7 @@ pub(crate) fn create_endorsement_key_pair(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) ->
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_ReadPubek (Part 3 §14.2).
+/// TPM_ReadPubek (Part 3 §14.4).
 pub(crate) fn read_pubek(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let anti_replay = read_digest(&mut cmd.r)?;
     tpm.check(cmd, check::ALLOW_NO_OWNER)?;
@@ -340,7 +350,7 @@ pub(crate) fn read_pubek(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_DisablePubekRead (Part 3 §14.? deprecated, kept for tpm-tools).
+/// TPM_DisablePubekRead (Part 3 §27.7, deprecated, kept for tpm-tools).
 pub(crate) fn disable_pubek_read(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::ALL)?;
     let digest = cmd.in_digest(0);
@@ -350,7 +360,7 @@ pub(crate) fn disable_pubek_read(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResul
     Ok(Out::empty())
 }
 
-/// TPM_OwnerReadPubek (Part 3 §14.4, deprecated).
+/// TPM_OwnerReadPubek (Part 3 §27.6, deprecated).
 pub(crate) fn owner_read_pubek(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     tpm.check(cmd, check::ALL)?;
     let digest = cmd.in_digest(0);
@@ -375,4 +385,78 @@ pub(crate) fn owner_read_internal_pub(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> Tpm
         _ => return Err(TpmError::BadParameter),
     };
     Ok(Out::params(pubkey.to_bytes()))
+}
+
+/// TPM_ResetLockValue (Part 3 §9.3): the owner ends a
+/// dictionary-attack lockout and zeroes the failure count. It runs during a lockout;
+/// a wrong owner secret disables it until the lockout period has passed.
+pub(crate) fn reset_lock_value(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    // libtpms: the lockout check only re-arms the command (outside a lockout); the
+    // command itself is never locked out.
+    let _ = tpm.da_check();
+    tpm.check(cmd, check::NOT_SHUTDOWN | check::ENABLED | check::ACTIVATED | check::OWNER)?;
+    let digest = cmd.in_digest(0);
+    // Action 1.
+    if tpm.vol.disable_reset_lock {
+        return Err(TpmError::Authfail);
+    }
+    // Action 2: a failure disables the command and restarts the lockout (the failure
+    // itself counts).
+    if let Err(e) = tpm.owner_auth(cmd, 0, &digest) {
+        tpm.vol.disable_reset_lock = true;
+        tpm.dirty.volatile = true;
+        return Err(e);
+    }
+    // Action 3.
+    tpm.perm.da = Default::default();
+    tpm.vol.da_lockout_until_ms = 0;
+    tpm.dirty.permanent = true;
+    tpm.dirty.volatile = true;
+    Ok(Out::empty())
+}
+
+/// TPM_SetOperatorAuth (Part 3 §5.7): physical presence
+/// installs the operator secret that TPM_SetTempDeactivated accepts.
+pub(crate) fn set_operator_auth(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let operator_auth = read_digest(&mut cmd.r)?;
+    tpm.check(cmd, check::ALLOW_NO_OWNER)?;
+    tpm.require_presence()?;
+    tpm.perm.operator_auth = Some(secret(operator_auth));
+    tpm.perm.flags.operator = true;
+    tpm.dirty.permanent = true;
+    Ok(Out::empty())
+}
+
+/// TPM_SetTempDeactivated (Part 3 §5.6): deactivates the
+/// TPM until the next TPM_Startup, authorized by the operator (OIAP) or by physical
+/// presence.
+pub(crate) fn set_temp_deactivated(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    tpm.check(cmd, check::NOT_SHUTDOWN | check::ACTIVATED | check::NO_LOCKOUT)?;
+    if cmd.has_auth(1) {
+        if !tpm.perm.flags.operator {
+            return Err(TpmError::Nooperator);
+        }
+        let handle = cmd.auth(0)?.handle;
+        if !matches!(tpm.session(handle)?.kind, crate::state::SessionKind::Oiap) {
+            return Err(TpmError::BadMode);
+        }
+        let operator = tpm.perm.operator_auth.as_deref().copied().ok_or(TpmError::Nooperator)?;
+        let digest = cmd.in_digest(0);
+        tpm.verify_auth(cmd, 0, u16::from(et::OPERATOR), 0, &operator, &digest)?;
+    } else {
+        tpm.require_presence()?;
+    }
+    tpm.vol.flags.deactivated = true;
+    tpm.dirty.volatile = true;
+    Ok(Out::empty())
+}
+
+/// TSC_ResetEstablishmentBit (Part 3 §6.7; PC Client TIS §7): only localities 3 and
+/// 4 may clear TPM_PERMANENT_FLAGS.tpmEstablished.
+pub(crate) fn reset_establishment_bit(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    tpm.check(cmd, check::NOT_SHUTDOWN | check::NO_LOCKOUT)?;
+    if !tpm.reset_established_flag(cmd.locality) {
+        return Err(TpmError::BadLocality);
+    }
+    Ok(Out::empty())
 }

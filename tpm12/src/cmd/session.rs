@@ -1,4 +1,4 @@
-//! Authorization sessions and resource flushing (Part 3 §18, §22.3).
+//! Authorization sessions and resource flushing (Part 3 §18, §22.1, §27.1.2).
 
 use tpm_engine::wire::Writer;
 
@@ -71,7 +71,7 @@ pub(crate) fn osap(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     if entity_type >> 8 != u16::from(et::XOR) {
         return Err(TpmError::InappropriateEnc);
     }
-    let low = u8::try_from(entity_type & 0xFF).unwrap_or(0);
+    let low = entity_type.to_be_bytes()[1];
     let usage = secret(entity_auth(tpm, low, entity_value)?);
     let nonce_even_osap = tpm.nonce();
     let shared_secret = secret(crypto::hmac_sha1(&usage[..], &[&nonce_even_osap, &nonce_odd_osap]));
@@ -92,7 +92,7 @@ fn terminate(tpm: &mut Tpm12, handle: u32) -> TpmResult<()> {
     Ok(())
 }
 
-/// TPM_Terminate_Handle (Part 3 §18.3, deprecated by FlushSpecific).
+/// TPM_Terminate_Handle (Part 3 §27.1.2, deprecated by FlushSpecific).
 pub(crate) fn terminate_handle(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let handle = cmd.r.u32()?;
     tpm.check(cmd, check::NOT_SHUTDOWN | check::NO_LOCKOUT)?;
@@ -100,7 +100,7 @@ pub(crate) fn terminate_handle(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<
     Ok(Out::empty())
 }
 
-/// TPM_FlushSpecific (Part 3 §22.3).
+/// TPM_FlushSpecific (Part 3 §22.1).
 pub(crate) fn flush_specific(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let handle = cmd.r.u32()?;
     let resource_type = cmd.r.u32()?;
@@ -115,20 +115,7 @@ pub(crate) fn flush_specific(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Ou
                 .ok_or(TpmError::BadParameter)?;
             tpm.vol.context_list.remove(pos);
         }
-        rt::KEY => {
-            let pos = tpm
-                .vol
-                .keys
-                .iter()
-                .position(|k| k.handle == handle)
-                .ok_or(TpmError::BadParameter)?;
-            tpm.vol.keys.remove(pos);
-            // Sessions bound to the key go with it (Part 3 §22.3 action 8.a).
-            tpm.vol.sessions.retain(|s| {
-                !matches!(s.kind, SessionKind::Osap { entity_type, entity_value, .. }
-                    if u8::try_from(entity_type & 0xFF).ok() == Some(et::KEYHANDLE) && entity_value == handle)
-            });
-        }
+        rt::KEY => tpm.flush_key(handle)?,
         rt::AUTH => terminate(tpm, handle)?,
         rt::TRANS | rt::DAA_TPM => return Err(TpmError::BadParameter),
         _ => return Err(TpmError::InvalidResource),

@@ -1,5 +1,5 @@
 //! Keys and protected storage: CreateWrapKey, LoadKey(2), GetPubKey, Seal, Unseal,
-//! UnBind, Sign (Part 3 §10, §11, §13.?).
+//! UnBind, Sign, EvictKey (Part 3 §10, §13.5, §27.1.1, §27.8).
 
 use alloc::vec::Vec;
 use tpm_engine::wire::{Reader, Writer};
@@ -43,7 +43,7 @@ pub(crate) fn generate_key(
 }
 
 /// Encrypts the key's TPM_STORE_ASYMKEY under `parent` into encData.
-fn wrap(tpm: &mut Tpm12, parent: &TpmKey, key: &mut TpmKey) -> TpmResult<()> {
+pub(crate) fn wrap(tpm: &mut Tpm12, parent: &TpmKey, key: &mut TpmKey) -> TpmResult<()> {
     let plain = zeroize::Zeroizing::new(key.store_asymkey(pt::ASYM).to_bytes());
     let parent_exp = parent.pair.exponent();
     key.public.enc_data =
@@ -53,7 +53,7 @@ fn wrap(tpm: &mut Tpm12, parent: &TpmKey, key: &mut TpmKey) -> TpmResult<()> {
 
 impl Tpm12 {
     /// Authorizes use of the key at `handle` with authorization `index`, or
-    /// without one if the key never needs authorization (Part 3 §5.9).
+    /// without one if the key never needs authorization (Part 2 §5.9).
     pub(crate) fn key_auth(
         &mut self,
         cmd: &mut Cmd<'_>,
@@ -68,9 +68,8 @@ impl Tpm12 {
             let entity = if handle == kh::SRK { et::SRK } else { et::KEYHANDLE };
             // An OSAP session for the SRK may name it either way.
             let s_handle = cmd.auth(index)?.handle;
-            let is_srk_session = handle == kh::SRK
-                && matches!(self.session(s_handle)?.kind,
-                    crate::state::SessionKind::Osap { entity_type, .. } if u8::try_from(entity_type & 0xFF).ok() == Some(et::KEYHANDLE));
+            let is_srk_session =
+                handle == kh::SRK && self.session(s_handle)?.kind.is_bound_to(et::KEYHANDLE, None);
             let (t, v) = if is_srk_session {
                 (et::KEYHANDLE, kh::SRK)
             } else {
@@ -81,8 +80,41 @@ impl Tpm12 {
         if never { Ok(()) } else { Err(TpmError::Authfail) }
     }
 
+    /// The key behind `handle` for a command at `locality` that uses it, with its
+    /// parent's PCR status, checked as libtpms TPM_KeyHandleEntries_GetKey does (Part 1 §25.1):
+    /// the SRK needs an owner and the EK is never usable by handle
+    /// (TPM_KEYNOTFOUND), other reserved handles are TPM_INVALID_RESOURCE, and a key
+    /// bound to PCRs must match them (any mismatch, locality included, is
+    /// TPM_WRONGPCRVAL) unless `read_only` and the key has pcrIgnoredOnRead.
+    pub(crate) fn loaded_key(
+        &self,
+        handle: u32,
+        read_only: bool,
+        locality: u8,
+    ) -> TpmResult<(TpmKey, bool)> {
+        let (key, parent_pcr_status) = match handle {
+            kh::SRK => (self.perm.srk.as_ref().ok_or(TpmError::Keynotfound)?, false),
+            kh::EK => return Err(TpmError::Keynotfound),
+            kh::OWNER | kh::REVOKE | kh::TRANSPORT | kh::OPERATOR | kh::ADMIN => {
+                return Err(TpmError::InvalidResource);
+            }
+            _ => self
+                .vol
+                .keys
+                .iter()
+                .find(|k| k.handle == handle)
+                .map(|k| (&k.key, k.parent_pcr_status))
+                .ok_or(TpmError::InvalidKeyhandle)?,
+        };
+        let ignored = read_only && key.public.flags & kf::PCR_IGNORED_ON_READ != 0;
+        if !ignored && let Some(info) = key.public.pcr_info()? {
+            check_pcr_info(self, &info, locality).map_err(|_| TpmError::Wrongpcrval)?;
+        }
+        Ok((key.clone(), parent_pcr_status))
+    }
+
     /// Checks a key's PCR binding against the current PCRs and locality
-    /// (Part 3 §10.? "If the key has PCR info ... TPM_WRONGPCRVAL").
+    /// (Part 1 §25.1: a key bound to PCRs is usable only while they match).
     pub(crate) fn check_key_pcrs(&self, handle: u32, locality: u8) -> TpmResult<()> {
         let key = self.key(handle)?;
         if let Some(info) = key.public.pcr_info()? {
@@ -92,21 +124,23 @@ impl Tpm12 {
     }
 }
 
-/// Release checks of a PCR info: locality and digestAtRelease.
+/// Release checks of a PCR info (libtpms TPM_PCRInfo*_CheckDigest): digestAtRelease
+/// over the selected PCRs (TPM_WRONGPCRVAL), then localityAtRelease
+/// (TPM_BAD_LOCALITY; the 1.1 TPM_PCR_INFO has none).
 pub(crate) fn check_pcr_info(tpm: &Tpm12, info: &PcrInfo, locality: u8) -> TpmResult<()> {
-    if info.form != PcrInfoForm::Info && !pcr_info_locality_ok(info, locality) {
-        return Err(TpmError::BadLocality);
-    }
     if !info.release_selection.is_empty() {
         let now = super::pcr::composite_hash(tpm, &info.release_selection);
         if !crypto::ct_eq(&now, &info.digest_at_release) {
             return Err(TpmError::Wrongpcrval);
         }
     }
+    if info.form != PcrInfoForm::Info && !pcr_info_locality_ok(info, locality) {
+        return Err(TpmError::BadLocality);
+    }
     Ok(())
 }
 
-fn storage_parent(tpm: &Tpm12, handle: u32) -> TpmResult<TpmKey> {
+pub(crate) fn storage_parent(tpm: &Tpm12, handle: u32) -> TpmResult<TpmKey> {
     let parent = tpm.key(handle)?;
     if parent.public.usage != ku::STORAGE {
         return Err(TpmError::InvalidKeyusage);
@@ -208,48 +242,63 @@ pub(crate) fn load_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(handle.to_be_bytes().to_vec()))
 }
 
-/// TPM_GetPubKey (Part 3 §10.6).
+/// TPM_GetPubKey (Part 3 §10.6), in libtpms's order: the key (PCRs checked unless
+/// pcrIgnoredOnRead), its authorization (without a session only keys marked
+/// TPM_AUTH_NEVER or TPM_NO_READ_PUBKEY_AUTH), then the SRK's readSRKPub flag.
 pub(crate) fn get_pub_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let handle = cmd.r.u32()?;
     tpm.check(cmd, check::ALL)?;
     let digest = cmd.in_digest(4);
-    if handle == kh::SRK && !cmd.has_auth(1) && !tpm.perm.flags.read_srk_pub {
+    let (key, _) = tpm.loaded_key(handle, true, cmd.locality)?;
+    if cmd.has_auth(1) {
+        tpm.key_auth(cmd, 0, handle, &digest)?;
+    } else if !matches!(key.public.auth_data_usage, auth_usage::NEVER | auth_usage::PRIV_USE_ONLY) {
+        return Err(TpmError::Authfail);
+    }
+    if handle == kh::SRK && !tpm.perm.flags.read_srk_pub {
         return Err(TpmError::InvalidKeyhandle);
     }
-    if handle != kh::SRK || cmd.has_auth(1) {
-        tpm.key_auth(cmd, 0, handle, &digest)?;
-    }
-    tpm.check_key_pcrs(handle, cmd.locality)?;
-    Ok(Out::params(tpm.key(handle)?.public.pubkey().to_bytes()))
+    Ok(Out::params(key.public.pubkey().to_bytes()))
 }
 
 /// TPM_SEALED_DATA (Part 2 §9.3).
-struct SealedData {
-    auth: Secret,
-    proof: Digest20,
-    stored_digest: Digest20,
-    data: zeroize::Zeroizing<Vec<u8>>,
+pub(crate) struct SealedData {
+    /// payload (TPM_PT_SEAL for what TPM_Seal made).
+    pub payload: u8,
+    pub auth: Secret,
+    pub proof: Digest20,
+    pub stored_digest: Digest20,
+    pub data: zeroize::Zeroizing<Vec<u8>>,
 }
 
 impl SealedData {
-    fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let mut w = Writer::new();
-        w.u8(pt::SEAL).bytes(&self.auth[..]).bytes(&self.proof).bytes(&self.stored_digest);
+        w.u8(self.payload).bytes(&self.auth[..]).bytes(&self.proof).bytes(&self.stored_digest);
         write_sized(&mut w, &self.data);
         zeroize::Zeroizing::new(w.into_vec())
     }
 
-    fn parse(bytes: &[u8]) -> TpmResult<Self> {
+    /// Parses a TPM_SEALED_DATA whatever its payload byte (TPM_ChangeAuth, like
+    /// libtpms, relies on the tpmProof and authorization checks instead).
+    pub(crate) fn parse_any(bytes: &[u8]) -> TpmResult<Self> {
         let mut r = Reader::new(bytes);
-        if r.u8()? != pt::SEAL {
-            return Err(TpmError::NotsealedBlob);
-        }
+        let payload = r.u8()?;
         let auth = secret(read_digest(&mut r)?);
         let proof = read_digest(&mut r)?;
         let stored_digest = read_digest(&mut r)?;
         let data = zeroize::Zeroizing::new(r.sized_u32(MAX_FIELD)?.to_vec());
         r.finish()?;
-        Ok(Self { auth, proof, stored_digest, data })
+        Ok(Self { payload, auth, proof, stored_digest, data })
+    }
+
+    /// Parses a TPM_SEALED_DATA made by TPM_Seal.
+    pub(crate) fn parse(bytes: &[u8]) -> TpmResult<Self> {
+        let sealed = Self::parse_any(bytes)?;
+        if sealed.payload != pt::SEAL {
+            return Err(TpmError::NotsealedBlob);
+        }
+        Ok(sealed)
     }
 }
 
@@ -290,6 +339,7 @@ pub(crate) fn seal(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let auth = tpm.adip_decrypt(cmd, &enc_auth, false)?;
     let mut stored = StoredData { v12, et: 0, seal_info, enc_data: Vec::new() };
     let sealed = SealedData {
+        payload: pt::SEAL,
         auth,
         proof: *tpm.perm.tpm_proof,
         stored_digest: stored_digest(&stored),
@@ -375,19 +425,23 @@ pub(crate) fn unbind(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     Ok(Out::params(w.into_vec()))
 }
 
-/// TPM_Sign (Part 3 §13.?? "TPM_Sign").
+/// TPM_Sign (Part 3 §13.5), in libtpms's check order.
 pub(crate) fn sign(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let key_handle = cmd.r.u32()?;
     let start = cmd.mark();
     let area = cmd.r.sized_u32(MAX_FIELD)?.to_vec();
     tpm.check(cmd, check::ALL)?;
     let digest = cmd.in_digest(start);
+    let (key, _) = tpm.loaded_key(key_handle, false, cmd.locality)?;
     tpm.key_auth(cmd, 0, key_handle, &digest)?;
-    tpm.check_key_pcrs(key_handle, cmd.locality)?;
-    let key = tpm.key(key_handle)?.clone();
+    // Actions 2–3.
+    if area.is_empty() {
+        return Err(TpmError::BadParameter);
+    }
     if !matches!(key.public.usage, ku::SIGNING | ku::LEGACY) {
         return Err(TpmError::InvalidKeyusage);
     }
+    // Actions 5–8: what is signed depends on the key's scheme.
     let sig = match key.public.parms.sig_scheme {
         ss::RSASSAPKCS1V15_SHA1 => {
             if area.len() != 20 {
@@ -395,10 +449,47 @@ pub(crate) fn sign(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
             }
             key.pair.sign_sha1(&mut tpm.drbg, &area)?
         }
-        ss::RSASSAPKCS1V15_DER => key.pair.sign_der(&mut tpm.drbg, &area)?,
-        _ => return Err(TpmError::InappropriateSig),
+        ss::RSASSAPKCS1V15_DER => {
+            if area.len() > key.pair.modulus().len().saturating_sub(11) {
+                return Err(TpmError::BadParameter);
+            }
+            key.pair.sign_der(&mut tpm.drbg, &area)?
+        }
+        ss::RSASSAPKCS1V15_INFO => {
+            // S2 = TPM_SIGN_INFO ("SIGN", replay = nonceOdd, data = areaToSign); it
+            // needs the nonce of an authorization session.
+            let replay = cmd.auths.first().ok_or(TpmError::BadParameter)?.nonce_odd;
+            let mut s2 = Writer::new();
+            s2.u16(crate::consts::stag::SIGNINFO).bytes(b"SIGN").bytes(&replay);
+            write_sized(&mut s2, &area);
+            key.pair.sign_sha1(&mut tpm.drbg, &crypto::sha1(&[s2.as_slice()]))?
+        }
+        _ => return Err(TpmError::InvalidKeyusage),
     };
     let mut w = Writer::new();
     write_sized(&mut w, &sig);
     Ok(Out::params(w.into_vec()))
+}
+
+/// TPM_EvictKey (Part 3 §27.1.1, deprecated by TPM_FlushSpecific; TrouSerS still uses
+/// it): flushes a loaded key and the OSAP sessions bound to it.
+pub(crate) fn evict_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let handle = cmd.r.u32()?;
+    tpm.check(cmd, check::ALL)?;
+    tpm.flush_key(handle).map_err(|_| TpmError::InvalidKeyhandle)?;
+    Ok(Out::empty())
+}
+
+impl Tpm12 {
+    /// Removes a loaded key and terminates the OSAP sessions bound to it
+    /// (Part 3 §22.1: sessions bound to a flushed key end); TPM_BAD_PARAMETER if it
+    /// is not loaded.
+    pub(crate) fn flush_key(&mut self, handle: u32) -> TpmResult<()> {
+        let pos =
+            self.vol.keys.iter().position(|k| k.handle == handle).ok_or(TpmError::BadParameter)?;
+        self.vol.keys.remove(pos);
+        self.vol.sessions.retain(|s| !s.kind.is_bound_to(et::KEYHANDLE, Some(handle)));
+        self.dirty.volatile = true;
+        Ok(())
+    }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod auth;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -169,9 +171,17 @@ pub fn engine_started(config: Config) -> Tpm12 {
     tpm
 }
 
-/// An execution context at `locality`.
+/// An execution context at `locality`, at time 0 (tests of the engine alone).
 pub fn ctx(locality: u8) -> ExecContext {
     ExecContext { locality, now_ms: 0 }
+}
+
+/// An execution context at `locality` on the wall clock (milliseconds since the
+/// test binary started), so the engine's lockout timing runs alongside libtpms's.
+pub fn live_ctx(locality: u8) -> ExecContext {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    ExecContext { locality, now_ms: u64::try_from(start.elapsed().as_millis()).unwrap() }
 }
 
 /// A command with header.
@@ -217,7 +227,7 @@ impl Pair {
     /// Sends `command` to both; returns (swtpm, engine).
     pub fn both(&mut self, command: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let a = self.sw.transmit(command);
-        let b = self.tpm.execute(ctx(self.locality), command);
+        let b = self.tpm.execute(live_ctx(self.locality), command);
         assert_well_formed(&a);
         assert_well_formed(&b);
         self.compared += 1;
@@ -256,6 +266,24 @@ impl Pair {
     pub fn init(&mut self) {
         self.sw.init();
         self.tpm.init();
+    }
+
+    /// Runs `scenario` against libtpms, then the engine, and requires the two logs
+    /// to agree; returns the number of compared steps.
+    pub fn agree(&mut self, mut scenario: impl FnMut(&mut dyn auth::Side) -> auth::Log) -> usize {
+        let a = scenario(&mut auth::Sw(&mut self.sw));
+        let b = scenario(&mut auth::Eng(&mut self.tpm, self.locality));
+        let n = auth::assert_logs_agree(&a, &b);
+        self.compared += n;
+        n
+    }
+
+    /// Runs `setup` on both sides (results not compared: keys and nonces differ) and
+    /// returns what each side produced, libtpms first.
+    pub fn each<T>(&mut self, mut setup: impl FnMut(&mut dyn auth::Side) -> T) -> (T, T) {
+        let a = setup(&mut auth::Sw(&mut self.sw));
+        let b = setup(&mut auth::Eng(&mut self.tpm, self.locality));
+        (a, b)
     }
 }
 
