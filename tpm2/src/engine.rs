@@ -88,6 +88,7 @@ impl Tpm2 {
             pcr_allocation: HashAlg::ALL.to_vec(),
             orderly: Orderly::Clear,
             established: false,
+            max_counter: 0,
             nv: BTreeMap::new(),
             objects: BTreeMap::new(),
         };

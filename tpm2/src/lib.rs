@@ -24,6 +24,7 @@ mod engine;
 mod entity;
 mod object;
 mod pcr;
+mod protect;
 mod session;
 mod state;
 

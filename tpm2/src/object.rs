@@ -93,15 +93,21 @@ pub struct ObjectFlags {
     pub primary: bool,
     /// Loaded with TPM2_LoadExternal (no parent; may not be a parent).
     pub external: bool,
+    /// Cannot survive a TPM Restart: stClear, or a descendant of an stClear key.
+    pub st_clear: bool,
 }
 
 impl ObjectFlags {
     fn code(self) -> u8 {
-        u8::from(self.primary) | (u8::from(self.external) << 1)
+        u8::from(self.primary) | (u8::from(self.external) << 1) | (u8::from(self.st_clear) << 2)
     }
 
     fn from_code(code: u8) -> Option<Self> {
-        (code & !3 == 0).then_some(ObjectFlags { primary: code & 1 != 0, external: code & 2 != 0 })
+        (code & !7 == 0).then_some(ObjectFlags {
+            primary: code & 1 != 0,
+            external: code & 2 != 0,
+            st_clear: code & 4 != 0,
+        })
     }
 }
 
@@ -165,8 +171,15 @@ impl Object {
         flags: ObjectFlags,
     ) -> TpmResult<Self> {
         let name = public_name(&public);
-        let qn = qualified_name(public.name_alg, parent_qn, &name);
+        // An external object's Qualified Name is its Name (ObjectSetLoadedAttributes).
+        let qn = if flags.external {
+            name.clone()
+        } else {
+            qualified_name(public.name_alg, parent_qn, &name)
+        };
         let key = derive_key(&public, sensitive.as_ref())?;
+        let mut flags = flags;
+        flags.st_clear |= public.has(crate::types::object_attr::ST_CLEAR);
         Ok(Object { public, sensitive, name, qualified_name: qn, hierarchy, flags, key })
     }
 
@@ -185,13 +198,21 @@ impl Object {
         self.sensitive.as_ref().map_or(&[], |s| crate::crypto::trim_trailing_zeros(&s.auth_value))
     }
 
-    /// True for a storage key: restricted decryption key with a symmetric
-    /// algorithm (a possible parent).
+    /// True for a storage key, a possible parent (`isParent`): a restricted
+    /// decryption key, asymmetric or symmetric, with its sensitive area.
     pub fn is_storage_key(&self) -> bool {
-        use crate::types::object_attr::{DECRYPT, RESTRICTED, SIGN_ENCRYPT};
+        use crate::types::object_attr::{DECRYPT, RESTRICTED};
         self.has(RESTRICTED | DECRYPT)
-            && !self.has(SIGN_ENCRYPT)
-            && matches!(self.public.kind, PublicKind::Rsa { .. } | PublicKind::Ecc { .. })
+            && !self.public_only()
+            && !self.flags.external
+            && self.public.name_alg.is_some()
+            && !matches!(self.public.kind, PublicKind::KeyedHash { .. })
+    }
+
+    /// True for objects that may not be made persistent or outlive a TPM Reset
+    /// (`temporary`): external objects and everything in the null hierarchy.
+    pub fn is_temporary(&self) -> bool {
+        self.flags.external || self.hierarchy == Hierarchy::Null
     }
 }
 

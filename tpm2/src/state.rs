@@ -177,6 +177,9 @@ pub struct Persistent {
     pub orderly: Orderly,
     /// The TPM's "established" flag (TPM_ACCESS.tpmEstablishment).
     pub established: bool,
+    /// The largest count a deleted counter index reached: new counters start
+    /// there, so that a counter's value never repeats (`NvReadMaxCount`).
+    pub max_counter: u64,
     /// NV indices by handle.
     pub nv: BTreeMap<u32, NvIndex>,
     /// Persistent objects by handle.
@@ -396,7 +399,7 @@ impl Persistent {
             w.u16(a.id());
         }
         w.u8(self.orderly.code());
-        w.u8(u8::from(self.established));
+        w.u8(u8::from(self.established)).u64(self.max_counter);
         w.u32(u32::try_from(self.nv.len()).unwrap_or(0));
         for index in self.nv.values() {
             put_2b(&mut w, &index.public.to_bytes());
@@ -454,6 +457,7 @@ impl Persistent {
         }
         let orderly = Orderly::from_code(r.u8()?).ok_or(StateError::Malformed)?;
         let established = get_bool(&mut r)?;
+        let max_counter = r.u64()?;
         let mut nv = BTreeMap::new();
         let count = r.u32()?;
         for _ in 0..count {
@@ -512,6 +516,7 @@ impl Persistent {
             pcr_allocation,
             orderly,
             established,
+            max_counter,
             nv,
             objects,
         })

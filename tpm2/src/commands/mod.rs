@@ -5,11 +5,16 @@
 //! `cmd.out`), then add one line to [`TABLE`] with its handles' types and
 //! authorization roles and its attributes. The table keeps command-code order.
 
+pub(crate) mod asym;
 pub(crate) mod capability;
 pub(crate) mod context;
+pub(crate) mod hash;
+pub(crate) mod hierarchy;
 pub(crate) mod misc;
 pub(crate) mod nv;
+pub(crate) mod object;
 pub(crate) mod pcr;
+pub(crate) mod session;
 pub(crate) mod startup;
 
 use crate::dispatch::flags::*;
@@ -24,6 +29,22 @@ const PCR_USER: HandleSpec = hs(HandleKind::Pcr { null: false }, AuthRole::User)
 const PCR_NULL_USER: HandleSpec = hs(HandleKind::Pcr { null: true }, AuthRole::User);
 const PLATFORM_USER: HandleSpec = hs(HandleKind::Platform, AuthRole::User);
 const PROVISION_USER: HandleSpec = hs(HandleKind::Provision, AuthRole::User);
+const CLEAR_USER: HandleSpec = hs(HandleKind::Clear, AuthRole::User);
+const LOCKOUT_USER: HandleSpec = hs(HandleKind::Lockout, AuthRole::User);
+const HIERARCHY_USER: HandleSpec = hs(HandleKind::Hierarchy { null: false }, AuthRole::User);
+const HIERARCHY_NULL_USER: HandleSpec = hs(HandleKind::Hierarchy { null: true }, AuthRole::User);
+const HIERARCHY_AUTH_USER: HandleSpec = hs(HandleKind::HierarchyAuth, AuthRole::User);
+const HIERARCHY_POLICY_USER: HandleSpec = hs(HandleKind::HierarchyPolicy, AuthRole::User);
+const OBJECT: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::None);
+const OBJECT_NULL: HandleSpec = hs(HandleKind::Object { null: true }, AuthRole::None);
+const OBJECT_USER: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::User);
+const OBJECT_ADMIN: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::Admin);
+const PARENT_NULL_USER: HandleSpec = hs(HandleKind::Parent { null: true }, AuthRole::User);
+const ENTITY_NULL: HandleSpec = hs(HandleKind::Entity { null: true }, AuthRole::None);
+const NV_INDEX: HandleSpec = hs(HandleKind::NvIndex, AuthRole::None);
+const NV_ADMIN: HandleSpec = hs(HandleKind::NvIndex, AuthRole::Admin);
+const NV_AUTH_USER: HandleSpec = hs(HandleKind::NvAuth, AuthRole::User);
+const POLICY_SESSION: HandleSpec = hs(HandleKind::PolicySession, AuthRole::None);
 
 macro_rules! command {
     ($cc:expr, $name:literal, [$($h:expr),*], $flags:expr, $run:path) => {
@@ -33,7 +54,53 @@ macro_rules! command {
 
 /// Every implemented command, in command-code order.
 pub(crate) static TABLE: &[CommandSpec] = &[
+    command!(
+        cc::NV_UNDEFINE_SPACE_SPECIAL,
+        "NV_UndefineSpaceSpecial",
+        [NV_ADMIN, PLATFORM_USER],
+        NV,
+        nv::undefine_space_special
+    ),
+    command!(
+        cc::EVICT_CONTROL,
+        "EvictControl",
+        [PROVISION_USER, OBJECT],
+        NV,
+        object::evict_control
+    ),
+    command!(
+        cc::HIERARCHY_CONTROL,
+        "HierarchyControl",
+        [HIERARCHY_USER],
+        NV | EXTENSIVE,
+        hierarchy::hierarchy_control
+    ),
+    command!(
+        cc::NV_UNDEFINE_SPACE,
+        "NV_UndefineSpace",
+        [PROVISION_USER, NV_INDEX],
+        NV,
+        nv::undefine_space
+    ),
+    command!(cc::CHANGE_EPS, "ChangeEPS", [PLATFORM_USER], NV | EXTENSIVE, hierarchy::change_eps),
+    command!(cc::CHANGE_PPS, "ChangePPS", [PLATFORM_USER], NV | EXTENSIVE, hierarchy::change_pps),
+    command!(cc::CLEAR, "Clear", [CLEAR_USER], NV | EXTENSIVE, hierarchy::clear),
+    command!(cc::CLEAR_CONTROL, "ClearControl", [CLEAR_USER], NV, hierarchy::clear_control),
     command!(cc::CLOCK_SET, "ClockSet", [PROVISION_USER], NV, misc::clock_set),
+    command!(
+        cc::HIERARCHY_CHANGE_AUTH,
+        "HierarchyChangeAuth",
+        [HIERARCHY_AUTH_USER],
+        NV | DECRYPT,
+        hierarchy::hierarchy_change_auth
+    ),
+    command!(
+        cc::NV_DEFINE_SPACE,
+        "NV_DefineSpace",
+        [PROVISION_USER],
+        NV | DECRYPT,
+        nv::define_space
+    ),
     command!(cc::PCR_ALLOCATE, "PCR_Allocate", [PLATFORM_USER], NV, pcr::pcr_allocate),
     command!(
         cc::PCR_SET_AUTH_POLICY,
@@ -43,14 +110,62 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         pcr::pcr_set_auth_policy
     ),
     command!(
+        cc::SET_PRIMARY_POLICY,
+        "SetPrimaryPolicy",
+        [HIERARCHY_POLICY_USER],
+        NV | DECRYPT,
+        hierarchy::set_primary_policy
+    ),
+    command!(
         cc::CLOCK_RATE_ADJUST,
         "ClockRateAdjust",
         [PROVISION_USER],
         0,
         misc::clock_rate_adjust
     ),
+    command!(
+        cc::CREATE_PRIMARY,
+        "CreatePrimary",
+        [HIERARCHY_NULL_USER],
+        DECRYPT | ENCRYPT | R_HANDLE,
+        object::create_primary
+    ),
+    command!(
+        cc::NV_GLOBAL_WRITE_LOCK,
+        "NV_GlobalWriteLock",
+        [PROVISION_USER],
+        NV,
+        nv::global_write_lock
+    ),
+    command!(cc::NV_INCREMENT, "NV_Increment", [NV_AUTH_USER, NV_INDEX], NV, nv::increment),
+    command!(cc::NV_SET_BITS, "NV_SetBits", [NV_AUTH_USER, NV_INDEX], NV, nv::set_bits),
+    command!(cc::NV_EXTEND, "NV_Extend", [NV_AUTH_USER, NV_INDEX], NV | DECRYPT, nv::extend),
+    command!(cc::NV_WRITE, "NV_Write", [NV_AUTH_USER, NV_INDEX], NV | DECRYPT, nv::write),
+    command!(cc::NV_WRITE_LOCK, "NV_WriteLock", [NV_AUTH_USER, NV_INDEX], NV, nv::write_lock),
+    command!(
+        cc::DICTIONARY_ATTACK_LOCK_RESET,
+        "DictionaryAttackLockReset",
+        [LOCKOUT_USER],
+        NV,
+        hierarchy::da_lock_reset
+    ),
+    command!(
+        cc::DICTIONARY_ATTACK_PARAMETERS,
+        "DictionaryAttackParameters",
+        [LOCKOUT_USER],
+        NV,
+        hierarchy::da_parameters
+    ),
+    command!(cc::NV_CHANGE_AUTH, "NV_ChangeAuth", [NV_ADMIN], NV | DECRYPT, nv::change_auth),
     command!(cc::PCR_EVENT, "PCR_Event", [PCR_NULL_USER], NV | DECRYPT, pcr::pcr_event),
     command!(cc::PCR_RESET, "PCR_Reset", [PCR_USER], NV, pcr::pcr_reset),
+    command!(
+        cc::SEQUENCE_COMPLETE,
+        "SequenceComplete",
+        [OBJECT_USER],
+        DECRYPT | ENCRYPT | FLUSHED,
+        hash::sequence_complete
+    ),
     command!(
         cc::INCREMENTAL_SELF_TEST,
         "IncrementalSelfTest",
@@ -62,6 +177,63 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::STARTUP, "Startup", [], NV | NO_SESSIONS, startup::startup),
     command!(cc::SHUTDOWN, "Shutdown", [], NV, startup::shutdown),
     command!(cc::STIR_RANDOM, "StirRandom", [], NV | DECRYPT, misc::stir_random),
+    command!(cc::NV_READ, "NV_Read", [NV_AUTH_USER, NV_INDEX], ENCRYPT | READ_ONLY, nv::read),
+    command!(cc::NV_READ_LOCK, "NV_ReadLock", [NV_AUTH_USER, NV_INDEX], NV, nv::read_lock),
+    command!(
+        cc::OBJECT_CHANGE_AUTH,
+        "ObjectChangeAuth",
+        [OBJECT_ADMIN, OBJECT],
+        DECRYPT | ENCRYPT,
+        object::object_change_auth
+    ),
+    command!(cc::CREATE, "Create", [OBJECT_USER], DECRYPT | ENCRYPT, object::create),
+    command!(cc::ECDH_ZGEN, "ECDH_ZGen", [OBJECT_USER], DECRYPT | ENCRYPT, asym::ecdh_zgen),
+    command!(cc::HMAC, "HMAC", [OBJECT_USER], DECRYPT | ENCRYPT | READ_ONLY, hash::hmac_cmd),
+    command!(cc::LOAD, "Load", [OBJECT_USER], DECRYPT | R_HANDLE, object::load),
+    command!(
+        cc::RSA_DECRYPT,
+        "RSA_Decrypt",
+        [OBJECT_USER],
+        DECRYPT | ENCRYPT | READ_ONLY,
+        asym::rsa_decrypt
+    ),
+    command!(cc::HMAC_START, "HMAC_Start", [OBJECT_USER], DECRYPT | R_HANDLE, hash::hmac_start),
+    command!(cc::SEQUENCE_UPDATE, "SequenceUpdate", [OBJECT_USER], DECRYPT, hash::sequence_update),
+    command!(cc::SIGN, "Sign", [OBJECT_USER], DECRYPT, asym::sign),
+    command!(cc::UNSEAL, "Unseal", [OBJECT_USER], ENCRYPT | READ_ONLY, object::unseal),
+    command!(cc::ECDH_KEYGEN, "ECDH_KeyGen", [OBJECT], ENCRYPT, asym::ecdh_keygen),
+    command!(
+        cc::ENCRYPT_DECRYPT,
+        "EncryptDecrypt",
+        [OBJECT_USER],
+        ENCRYPT | READ_ONLY,
+        hash::encrypt_decrypt1
+    ),
+    command!(cc::FLUSH_CONTEXT, "FlushContext", [], NO_SESSIONS, object::flush_context),
+    command!(
+        cc::LOAD_EXTERNAL,
+        "LoadExternal",
+        [],
+        DECRYPT | ENCRYPT | R_HANDLE,
+        object::load_external
+    ),
+    command!(cc::NV_READ_PUBLIC, "NV_ReadPublic", [NV_INDEX], ENCRYPT | READ_ONLY, nv::read_public),
+    command!(cc::READ_PUBLIC, "ReadPublic", [OBJECT], ENCRYPT | READ_ONLY, object::read_public),
+    command!(
+        cc::RSA_ENCRYPT,
+        "RSA_Encrypt",
+        [OBJECT],
+        DECRYPT | ENCRYPT | READ_ONLY,
+        asym::rsa_encrypt
+    ),
+    command!(
+        cc::START_AUTH_SESSION,
+        "StartAuthSession",
+        [OBJECT_NULL, ENTITY_NULL],
+        DECRYPT | ENCRYPT | R_HANDLE,
+        session::start_auth_session
+    ),
+    command!(cc::VERIFY_SIGNATURE, "VerifySignature", [OBJECT], DECRYPT | READ_ONLY, asym::verify),
     command!(cc::GET_CAPABILITY, "GetCapability", [], READ_ONLY, capability::get_capability),
     command!(cc::GET_RANDOM, "GetRandom", [], ENCRYPT | READ_ONLY, misc::get_random),
     command!(
@@ -71,7 +243,15 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         ENCRYPT | READ_ONLY,
         startup::get_test_result
     ),
+    command!(cc::HASH, "Hash", [], DECRYPT | ENCRYPT | READ_ONLY, hash::hash_cmd),
     command!(cc::PCR_READ, "PCR_Read", [], READ_ONLY, pcr::pcr_read),
+    command!(
+        cc::POLICY_RESTART,
+        "PolicyRestart",
+        [POLICY_SESSION],
+        ALLOW_TRIAL,
+        session::policy_restart
+    ),
     command!(cc::READ_CLOCK, "ReadClock", [], READ_ONLY, misc::read_clock),
     command!(cc::PCR_EXTEND, "PCR_Extend", [PCR_NULL_USER], NV, pcr::pcr_extend),
     command!(
@@ -81,7 +261,35 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         DECRYPT,
         pcr::pcr_set_auth_value
     ),
+    command!(
+        cc::EVENT_SEQUENCE_COMPLETE,
+        "EventSequenceComplete",
+        [PCR_NULL_USER, OBJECT_USER],
+        NV | DECRYPT | FLUSHED,
+        hash::event_sequence_complete
+    ),
+    command!(
+        cc::HASH_SEQUENCE_START,
+        "HashSequenceStart",
+        [],
+        DECRYPT | R_HANDLE,
+        hash::hash_sequence_start
+    ),
     command!(cc::TEST_PARMS, "TestParms", [], READ_ONLY, capability::test_parms),
+    command!(
+        cc::CREATE_LOADED,
+        "CreateLoaded",
+        [PARENT_NULL_USER],
+        DECRYPT | ENCRYPT | R_HANDLE,
+        object::create_loaded
+    ),
+    command!(
+        cc::ENCRYPT_DECRYPT2,
+        "EncryptDecrypt2",
+        [OBJECT_USER],
+        DECRYPT | ENCRYPT | READ_ONLY,
+        hash::encrypt_decrypt2
+    ),
 ];
 
 /// The table entry for a command code.

@@ -130,6 +130,21 @@ impl EccSecret {
         }
     }
 
+    /// The point `self · point` (TPM2_ECDH_ZGen returns the whole point).
+    pub fn multiply(&self, point: &EccPublic) -> TpmResult<EccPublic> {
+        match (self, point) {
+            (EccSecret::P256(k), EccPublic::P256(p)) => {
+                let q = (p256::ProjectivePoint::from(*p) * *k.to_nonzero_scalar()).to_affine();
+                Ok(EccPublic::P256(q))
+            }
+            (EccSecret::P384(k), EccPublic::P384(p)) => {
+                let q = (p384::ProjectivePoint::from(*p) * *k.to_nonzero_scalar()).to_affine();
+                Ok(EccPublic::P384(q))
+            }
+            _ => Err(Rc::CURVE),
+        }
+    }
+
     /// ECDH: the x coordinate of `self · point` (SP800-56A §5.7.1.2 "Z").
     pub fn ecdh(&self, point: &EccPublic) -> TpmResult<Zeroizing<Vec<u8>>> {
         match (self, point) {

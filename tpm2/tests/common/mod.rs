@@ -339,6 +339,13 @@ pub fn run(tpm: &mut dyn Tpm, c: &CommandBuilder) -> Response {
     Response::parse(&tpm.exec(&c.build()))
 }
 
+/// Runs a command, resending it once if the TPM asks for a retry (as every TSS
+/// does).
+pub fn run_retry(tpm: &mut dyn Tpm, c: &CommandBuilder) -> Response {
+    let r = run(tpm, c);
+    if r.rc == Rc::RETRY.0 { run(tpm, c) } else { r }
+}
+
 /// Runs a command at a locality.
 pub fn run_at(tpm: &mut dyn Tpm, locality: u8, c: &CommandBuilder) -> Response {
     Response::parse(&tpm.exec_at(locality, &c.build()))
@@ -398,4 +405,415 @@ pub fn property(tpm: &mut dyn Tpm, tag: u32) -> u32 {
     let p = properties(tpm, tag, 1);
     assert_eq!(p[0].0, tag);
     p[0].1
+}
+
+// ---------------------------------------------------------------------------------
+// Client-side sessions (Part 1 §19): HMAC computation, parameter encryption.
+// ---------------------------------------------------------------------------------
+
+use tpm2::crypto::{hash as chash, kdf, sym};
+
+/// A session as the caller tracks it.
+#[derive(Clone, Debug)]
+pub struct ClientSession {
+    pub handle: u32,
+    pub hash: HashAlg,
+    pub nonce_tpm: Vec<u8>,
+    pub nonce_caller: Vec<u8>,
+    pub session_key: Vec<u8>,
+    pub symmetric: SymDef,
+    /// The Name and authValue of the bind entity, if bound.
+    pub bind: Option<(Vec<u8>, Vec<u8>)>,
+    counter: u8,
+    /// Whether the last command's HMAC included the entity's authValue.
+    last_include: bool,
+}
+
+/// Options for starting a session.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    pub kind: u8,
+    pub hash: HashAlg,
+    pub symmetric: SymDef,
+    /// Bind entity: handle, Name, authValue.
+    pub bind: Option<(u32, Vec<u8>, Vec<u8>)>,
+    /// Salt: key handle and its public area.
+    pub salt: Option<(u32, Public)>,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            kind: se::HMAC,
+            hash: HashAlg::Sha256,
+            symmetric: SymDef::Null,
+            bind: None,
+            salt: None,
+        }
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    tpm2::crypto::trim_trailing_zeros(v)
+}
+
+/// The client's side of CryptSecretEncrypt (RSA OAEP or ECC KDFe).
+pub fn client_secret(public: &Public, label: &[u8], seed_hint: u8) -> (Vec<u8>, Vec<u8>) {
+    use tpm2::crypto::ecc::{EccPublic, EccSecret};
+    let name_alg = public.name_alg.unwrap();
+    let mut drbg = tpm_engine::Drbg::from_seed([seed_hint; 32]);
+    match &public.kind {
+        PublicKind::Rsa { parms, modulus } => {
+            let key =
+                tpm2::crypto::rsa::public_key(modulus, parms.exponent, parms.key_bits).unwrap();
+            let hash = parms.scheme.hash_alg().unwrap_or(name_alg);
+            let mut seed = vec![0u8; hash.size()];
+            drbg.fill(&mut seed);
+            let mut l = label.to_vec();
+            l.push(0);
+            let enc = tpm2::crypto::rsa::encrypt(&key, alg::OAEP, Some(hash), &l, &seed, &mut drbg)
+                .unwrap();
+            (seed, enc)
+        }
+        PublicKind::Ecc { parms, x, y } => {
+            let curve = EccCurve::from_id(parms.curve).unwrap();
+            let point = EccPublic::from_xy(curve, x, y).unwrap();
+            let eph = EccSecret::random(curve, &mut drbg).unwrap();
+            let z = eph.ecdh(&point).unwrap();
+            let (ex, ey) = eph.public().xy();
+            let seed = kdf::kdfe(name_alg, &z, label, &ex, x, name_alg.bits()).to_vec();
+            (seed, EccPoint { x: ex, y: ey }.to_bytes())
+        }
+        _ => panic!("no secret sharing with this key type"),
+    }
+}
+
+impl ClientSession {
+    /// Starts a session.
+    pub fn start(tpm: &mut dyn Tpm, o: &StartOptions) -> Result<ClientSession, u32> {
+        let nonce_caller: Vec<u8> = (0..o.hash.size() as u8).collect();
+        let (salt, enc_salt) = match &o.salt {
+            Some((_, public)) => client_secret(public, b"SECRET", 9),
+            None => (vec![], vec![]),
+        };
+        let c = command(cc::START_AUTH_SESSION)
+            .handle(o.salt.as_ref().map_or(handle::NULL, |s| s.0))
+            .handle(o.bind.as_ref().map_or(handle::NULL, |b| b.0))
+            .b2(&nonce_caller)
+            .b2(&enc_salt)
+            .u8(o.kind)
+            .put(&o.symmetric)
+            .u16(o.hash.id());
+        let r = run(tpm, &c);
+        if r.rc != 0 {
+            return Err(r.rc);
+        }
+        let handle = r.handle();
+        let p = r.params(1);
+        let nonce_tpm = Reader::new(&p).sized_u16(64).unwrap().to_vec();
+        let session_key = if o.bind.is_some() || !salt.is_empty() {
+            let mut key = o.bind.as_ref().map_or(vec![], |b| trim(&b.2).to_vec());
+            key.extend_from_slice(&salt);
+            kdf::kdfa(o.hash, &key, b"ATH", &nonce_tpm, &nonce_caller, o.hash.bits()).to_vec()
+        } else {
+            vec![]
+        };
+        Ok(ClientSession {
+            handle,
+            hash: o.hash,
+            nonce_tpm,
+            nonce_caller,
+            session_key,
+            symmetric: o.symmetric,
+            bind: o.bind.as_ref().map(|b| (b.1.clone(), trim(&b.2).to_vec())),
+            counter: 0,
+            last_include: false,
+        })
+    }
+
+    /// Picks a new nonceCaller for the next command (call before encrypting
+    /// its parameter, then use [`ClientSession::hmac_for`]).
+    pub fn next_nonce(&mut self) {
+        self.counter = self.counter.wrapping_add(1);
+        self.nonce_caller = (0..self.hash.size()).map(|i| (i as u8) ^ self.counter).collect();
+    }
+
+    /// True if this HMAC session authorizes its own bind entity (authValue left
+    /// out of the key).
+    fn is_bound_to(&self, name: &[u8], auth: &[u8]) -> bool {
+        self.bind.as_ref().is_some_and(|(n, a)| n == name && a == trim(auth))
+    }
+
+    fn key(&self, auth: Option<&[u8]>) -> Vec<u8> {
+        let mut k = self.session_key.clone();
+        if let Some(a) = auth {
+            k.extend_from_slice(trim(a));
+        }
+        k
+    }
+
+    /// Makes the authorization for one command. `names` are the Names of all the
+    /// command's handles; `entity` is (Name, authValue) of the entity this
+    /// session authorizes (None for an audit/encrypt-only session); `params` are
+    /// the (already encrypted, if so) parameter bytes.
+    pub fn authorize(
+        &mut self,
+        cc: u32,
+        names: &[Vec<u8>],
+        params: &[u8],
+        entity: Option<(&[u8], &[u8])>,
+        attrs: u8,
+        policy_auth: bool,
+    ) -> AuthEntry {
+        self.next_nonce();
+        self.hmac_for(cc, names, params, entity, attrs, policy_auth)
+    }
+
+    /// Like [`ClientSession::authorize`] with the current nonceCaller.
+    pub fn hmac_for(
+        &mut self,
+        cc: u32,
+        names: &[Vec<u8>],
+        params: &[u8],
+        entity: Option<(&[u8], &[u8])>,
+        attrs: u8,
+        policy_auth: bool,
+    ) -> AuthEntry {
+        let mut h = chash::Hasher::new(self.hash);
+        h.update_u32(cc);
+        for n in names {
+            h.update(n);
+        }
+        h.update(params);
+        let cp = h.finish();
+        let auth = match entity {
+            Some((name, auth)) if !policy_auth && !self.is_bound_to(name, auth) => Some(auth),
+            Some((_, auth)) if policy_auth => Some(auth),
+            _ => None,
+        };
+        self.last_include = auth.is_some();
+        let key = self.key(auth);
+        let mac =
+            chash::hmac(self.hash, &key, &[&cp, &self.nonce_caller, &self.nonce_tpm, &[attrs]]);
+        AuthEntry { handle: self.handle, nonce: self.nonce_caller.clone(), attrs, hmac: mac }
+    }
+
+    /// Checks a response's authorization for this session and takes the new
+    /// nonceTPM. `entity_auth` is the authValue used in the response HMAC.
+    pub fn check_response(
+        &mut self,
+        cc: u32,
+        params: &[u8],
+        area: &mut Reader<'_>,
+        entity_auth: Option<&[u8]>,
+    ) {
+        let nonce = area.sized_u16(64).unwrap().to_vec();
+        let attrs = area.u8().unwrap();
+        let mac = area.sized_u16(64).unwrap().to_vec();
+        self.nonce_tpm = nonce;
+        let mut h = chash::Hasher::new(self.hash);
+        h.update_u32(0).update_u32(cc).update(params);
+        let rp = h.finish();
+        let key = self.key(if self.last_include { entity_auth } else { None });
+        let expected =
+            chash::hmac(self.hash, &key, &[&rp, &self.nonce_tpm, &self.nonce_caller, &[attrs]]);
+        assert_eq!(mac, expected, "response HMAC of command {cc:#x}");
+    }
+
+    /// Encrypts (command) or decrypts (response) the first parameter's data with
+    /// this session (`command` selects the nonce order).
+    pub fn crypt(&self, auth: Option<&[u8]>, command: bool, data: &mut [u8]) {
+        let key = self.key(auth);
+        let (newer, older) = if command {
+            (&self.nonce_caller, &self.nonce_tpm)
+        } else {
+            (&self.nonce_tpm, &self.nonce_caller)
+        };
+        match self.symmetric {
+            SymDef::Xor(h) => {
+                let mask = kdf::kdfa(h, &key, b"XOR", newer, older, data.len() as u32 * 8);
+                for (d, m) in data.iter_mut().zip(mask.iter()) {
+                    *d ^= m;
+                }
+            }
+            SymDef::Aes { bits, .. } => {
+                let kb = bits as usize / 8;
+                let m = kdf::kdfa(self.hash, &key, b"CFB", newer, older, bits as u32 + 128);
+                let aes = sym::Aes::new(&m[..kb]).unwrap();
+                let mut iv = [0u8; 16];
+                iv.copy_from_slice(&m[kb..]);
+                sym::aes_crypt(&aes, alg::CFB, &mut iv, !command, data).unwrap();
+            }
+            SymDef::Null => panic!("session has no symmetric algorithm"),
+        }
+    }
+}
+
+/// The Name of a public area.
+pub fn name_of(public: &Public) -> Vec<u8> {
+    let alg = public.name_alg.unwrap();
+    let mut n = alg.id().to_be_bytes().to_vec();
+    n.extend(chash::digest(alg, &public.to_bytes()));
+    n
+}
+
+/// A common storage primary key template (RSA-2048 or ECC P-256, AES-128-CFB).
+pub fn storage_template(rsa: bool) -> Public {
+    use tpm2::types::object_attr as oa;
+    let attributes = oa::FIXED_TPM
+        | oa::FIXED_PARENT
+        | oa::SENSITIVE_DATA_ORIGIN
+        | oa::USER_WITH_AUTH
+        | oa::RESTRICTED
+        | oa::DECRYPT
+        | oa::NO_DA;
+    let kind = if rsa {
+        PublicKind::Rsa {
+            parms: RsaParms {
+                symmetric: SymDef::AES_128_CFB,
+                scheme: Scheme::NULL,
+                key_bits: 2048,
+                exponent: 0,
+            },
+            modulus: vec![],
+        }
+    } else {
+        PublicKind::Ecc {
+            parms: EccParms {
+                symmetric: SymDef::AES_128_CFB,
+                scheme: Scheme::NULL,
+                curve: curve::NIST_P256,
+                kdf: Scheme::NULL,
+            },
+            x: vec![],
+            y: vec![],
+        }
+    };
+    Public { name_alg: Some(HashAlg::Sha256), attributes, auth_policy: vec![], kind }
+}
+
+/// A signing key template.
+pub fn signing_template(rsa: bool, restricted: bool) -> Public {
+    use tpm2::types::object_attr as oa;
+    let mut attributes = oa::FIXED_TPM
+        | oa::FIXED_PARENT
+        | oa::SENSITIVE_DATA_ORIGIN
+        | oa::USER_WITH_AUTH
+        | oa::SIGN_ENCRYPT;
+    if restricted {
+        attributes |= oa::RESTRICTED;
+    }
+    let kind = if rsa {
+        let scheme =
+            if restricted { Scheme::with_hash(alg::RSASSA, HashAlg::Sha256) } else { Scheme::NULL };
+        PublicKind::Rsa {
+            parms: RsaParms { symmetric: SymDef::Null, scheme, key_bits: 2048, exponent: 0 },
+            modulus: vec![],
+        }
+    } else {
+        let scheme =
+            if restricted { Scheme::with_hash(alg::ECDSA, HashAlg::Sha256) } else { Scheme::NULL };
+        PublicKind::Ecc {
+            parms: EccParms {
+                symmetric: SymDef::Null,
+                scheme,
+                curve: curve::NIST_P256,
+                kdf: Scheme::NULL,
+            },
+            x: vec![],
+            y: vec![],
+        }
+    };
+    Public { name_alg: Some(HashAlg::Sha256), attributes, auth_policy: vec![], kind }
+}
+
+/// A sealed-data template.
+pub fn sealed_template(policy: &[u8], user_with_auth: bool) -> Public {
+    use tpm2::types::object_attr as oa;
+    let mut attributes = oa::FIXED_TPM | oa::FIXED_PARENT;
+    if user_with_auth {
+        attributes |= oa::USER_WITH_AUTH;
+    }
+    Public {
+        name_alg: Some(HashAlg::Sha256),
+        attributes,
+        auth_policy: policy.to_vec(),
+        kind: PublicKind::KeyedHash { scheme: Scheme::NULL, unique: vec![] },
+    }
+}
+
+/// TPM2B_SENSITIVE_CREATE bytes.
+pub fn sensitive_create(auth: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    let inner = SensitiveCreate { user_auth: auth.to_vec(), data: data.to_vec() };
+    put_sized(&mut w, &inner);
+    w.into_vec()
+}
+
+/// CreatePrimary with a password; returns (handle, public, name).
+pub fn create_primary(
+    tpm: &mut dyn Tpm,
+    hierarchy: u32,
+    template: &Public,
+    auth: &[u8],
+) -> Result<(u32, Public, Vec<u8>), u32> {
+    let mut c =
+        command(cc::CREATE_PRIMARY).handle(hierarchy).pw(b"").raw(&sensitive_create(auth, b""));
+    template.marshal_2b(&mut c.params);
+    c = c.b2(b"").u32(0);
+    let r = run(tpm, &c);
+    if r.rc != 0 {
+        return Err(r.rc);
+    }
+    let p = r.params(1);
+    let mut rd = Reader::new(&p);
+    let public = Public::unmarshal_2b(&mut rd, false).unwrap();
+    rd.sized_u16(1000).unwrap();
+    rd.sized_u16(64).unwrap();
+    Ticket::unmarshal_tagged(&mut rd, &[st::CREATION]).unwrap();
+    let name = rd.sized_u16(66).unwrap().to_vec();
+    assert_eq!(name, name_of(&public));
+    Ok((r.handle(), public, name))
+}
+
+/// Create under `parent` (password `parent_auth`); returns (private, public).
+pub fn create(
+    tpm: &mut dyn Tpm,
+    parent: u32,
+    parent_auth: &[u8],
+    template: &Public,
+    auth: &[u8],
+    data: &[u8],
+) -> Result<(Vec<u8>, Public), u32> {
+    let mut c =
+        command(cc::CREATE).handle(parent).pw(parent_auth).raw(&sensitive_create(auth, data));
+    template.marshal_2b(&mut c.params);
+    c = c.b2(b"").u32(0);
+    let r = run(tpm, &c);
+    if r.rc != 0 {
+        return Err(r.rc);
+    }
+    let p = r.params(0);
+    let mut rd = Reader::new(&p);
+    let private = rd.sized_u16(2000).unwrap().to_vec();
+    let public = Public::unmarshal_2b(&mut rd, false).unwrap();
+    Ok((private, public))
+}
+
+/// Load; returns the handle.
+pub fn load(
+    tpm: &mut dyn Tpm,
+    parent: u32,
+    parent_auth: &[u8],
+    private: &[u8],
+    public: &Public,
+) -> Result<u32, u32> {
+    let mut c = command(cc::LOAD).handle(parent).pw(parent_auth).b2(private);
+    public.marshal_2b(&mut c.params);
+    let r = run(tpm, &c);
+    if r.rc != 0 { Err(r.rc) } else { Ok(r.handle()) }
+}
+
+pub fn flush(tpm: &mut dyn Tpm, h: u32) {
+    ok(tpm, &command(cc::FLUSH_CONTEXT).u32(h), 0);
 }
