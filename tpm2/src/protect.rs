@@ -223,6 +223,7 @@ pub fn credential_to_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn outer_wrap_round_trips_and_detects_tampering() {
