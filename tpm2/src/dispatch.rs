@@ -79,8 +79,8 @@ pub enum HandleKind {
     Lockout,
     /// TPMI_RH_NV_INDEX.
     NvIndex,
-    /// TPMI_DH_CONTEXT-like: any handle, checked by the handler.
-    Any,
+    /// TPMI_DH_CONTEXT: a transient object or a session.
+    Context,
 }
 
 fn in_range(v: u32, first: u32, last: u32) -> bool {
@@ -123,7 +123,11 @@ impl HandleKind {
             HandleKind::NvAuth => matches!(v, h::OWNER | h::PLATFORM) || nv,
             HandleKind::Lockout => v == h::LOCKOUT,
             HandleKind::NvIndex => nv,
-            HandleKind::Any => true,
+            HandleKind::Context => {
+                transient
+                    || in_range(v, h::HMAC_SESSION_FIRST, 0x02FF_FFFF)
+                    || in_range(v, h::POLICY_SESSION_FIRST, 0x03FF_FFFF)
+            }
         }
     }
 }

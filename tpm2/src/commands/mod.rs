@@ -14,6 +14,7 @@ pub(crate) mod misc;
 pub(crate) mod nv;
 pub(crate) mod object;
 pub(crate) mod pcr;
+pub(crate) mod policy;
 pub(crate) mod session;
 pub(crate) mod startup;
 
@@ -40,10 +41,12 @@ const OBJECT_NULL: HandleSpec = hs(HandleKind::Object { null: true }, AuthRole::
 const OBJECT_USER: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::User);
 const OBJECT_ADMIN: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::Admin);
 const PARENT_NULL_USER: HandleSpec = hs(HandleKind::Parent { null: true }, AuthRole::User);
+const ENTITY_USER: HandleSpec = hs(HandleKind::Entity { null: false }, AuthRole::User);
 const ENTITY_NULL: HandleSpec = hs(HandleKind::Entity { null: true }, AuthRole::None);
 const NV_INDEX: HandleSpec = hs(HandleKind::NvIndex, AuthRole::None);
 const NV_ADMIN: HandleSpec = hs(HandleKind::NvIndex, AuthRole::Admin);
 const NV_AUTH_USER: HandleSpec = hs(HandleKind::NvAuth, AuthRole::User);
+const CONTEXT: HandleSpec = hs(HandleKind::Context, AuthRole::None);
 const POLICY_SESSION: HandleSpec = hs(HandleKind::PolicySession, AuthRole::None);
 
 macro_rules! command {
@@ -177,6 +180,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::STARTUP, "Startup", [], NV | NO_SESSIONS, startup::startup),
     command!(cc::SHUTDOWN, "Shutdown", [], NV, startup::shutdown),
     command!(cc::STIR_RANDOM, "StirRandom", [], NV | DECRYPT, misc::stir_random),
+    command!(
+        cc::POLICY_NV,
+        "PolicyNV",
+        [NV_AUTH_USER, NV_INDEX, POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_nv
+    ),
     command!(cc::NV_READ, "NV_Read", [NV_AUTH_USER, NV_INDEX], ENCRYPT | READ_ONLY, nv::read),
     command!(cc::NV_READ_LOCK, "NV_ReadLock", [NV_AUTH_USER, NV_INDEX], NV, nv::read_lock),
     command!(
@@ -185,6 +195,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         [OBJECT_ADMIN, OBJECT],
         DECRYPT | ENCRYPT,
         object::object_change_auth
+    ),
+    command!(
+        cc::POLICY_SECRET,
+        "PolicySecret",
+        [ENTITY_USER, POLICY_SESSION],
+        DECRYPT | ENCRYPT | ALLOW_TRIAL,
+        policy::policy_secret
     ),
     command!(cc::CREATE, "Create", [OBJECT_USER], DECRYPT | ENCRYPT, object::create),
     command!(cc::ECDH_ZGEN, "ECDH_ZGen", [OBJECT_USER], DECRYPT | ENCRYPT, asym::ecdh_zgen),
@@ -201,6 +218,15 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::SEQUENCE_UPDATE, "SequenceUpdate", [OBJECT_USER], DECRYPT, hash::sequence_update),
     command!(cc::SIGN, "Sign", [OBJECT_USER], DECRYPT, asym::sign),
     command!(cc::UNSEAL, "Unseal", [OBJECT_USER], ENCRYPT | READ_ONLY, object::unseal),
+    command!(
+        cc::POLICY_SIGNED,
+        "PolicySigned",
+        [OBJECT, POLICY_SESSION],
+        DECRYPT | ENCRYPT | ALLOW_TRIAL,
+        policy::policy_signed
+    ),
+    command!(cc::CONTEXT_LOAD, "ContextLoad", [], NO_SESSIONS | R_HANDLE, context::context_load),
+    command!(cc::CONTEXT_SAVE, "ContextSave", [CONTEXT], NO_SESSIONS, context::context_save),
     command!(cc::ECDH_KEYGEN, "ECDH_KeyGen", [OBJECT], ENCRYPT, asym::ecdh_keygen),
     command!(
         cc::ENCRYPT_DECRYPT,
@@ -218,6 +244,63 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         object::load_external
     ),
     command!(cc::NV_READ_PUBLIC, "NV_ReadPublic", [NV_INDEX], ENCRYPT | READ_ONLY, nv::read_public),
+    command!(
+        cc::POLICY_AUTHORIZE,
+        "PolicyAuthorize",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_authorize
+    ),
+    command!(
+        cc::POLICY_AUTH_VALUE,
+        "PolicyAuthValue",
+        [POLICY_SESSION],
+        ALLOW_TRIAL,
+        policy::policy_auth_value
+    ),
+    command!(
+        cc::POLICY_COMMAND_CODE,
+        "PolicyCommandCode",
+        [POLICY_SESSION],
+        ALLOW_TRIAL,
+        policy::policy_command_code
+    ),
+    command!(
+        cc::POLICY_COUNTER_TIMER,
+        "PolicyCounterTimer",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_counter_timer
+    ),
+    command!(
+        cc::POLICY_CP_HASH,
+        "PolicyCpHash",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_cp_hash
+    ),
+    command!(
+        cc::POLICY_LOCALITY,
+        "PolicyLocality",
+        [POLICY_SESSION],
+        ALLOW_TRIAL,
+        policy::policy_locality
+    ),
+    command!(
+        cc::POLICY_NAME_HASH,
+        "PolicyNameHash",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_name_hash
+    ),
+    command!(cc::POLICY_OR, "PolicyOR", [POLICY_SESSION], ALLOW_TRIAL, policy::policy_or),
+    command!(
+        cc::POLICY_TICKET,
+        "PolicyTicket",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_ticket
+    ),
     command!(cc::READ_PUBLIC, "ReadPublic", [OBJECT], ENCRYPT | READ_ONLY, object::read_public),
     command!(
         cc::RSA_ENCRYPT,
@@ -245,6 +328,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     ),
     command!(cc::HASH, "Hash", [], DECRYPT | ENCRYPT | READ_ONLY, hash::hash_cmd),
     command!(cc::PCR_READ, "PCR_Read", [], READ_ONLY, pcr::pcr_read),
+    command!(
+        cc::POLICY_PCR,
+        "PolicyPCR",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_pcr
+    ),
     command!(
         cc::POLICY_RESTART,
         "PolicyRestart",
@@ -275,7 +365,49 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         DECRYPT | R_HANDLE,
         hash::hash_sequence_start
     ),
+    command!(
+        cc::POLICY_PHYSICAL_PRESENCE,
+        "PolicyPhysicalPresence",
+        [POLICY_SESSION],
+        ALLOW_TRIAL,
+        policy::policy_physical_presence
+    ),
+    command!(
+        cc::POLICY_DUPLICATION_SELECT,
+        "PolicyDuplicationSelect",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_duplication_select
+    ),
+    command!(
+        cc::POLICY_GET_DIGEST,
+        "PolicyGetDigest",
+        [POLICY_SESSION],
+        ENCRYPT | ALLOW_TRIAL,
+        policy::policy_get_digest
+    ),
     command!(cc::TEST_PARMS, "TestParms", [], READ_ONLY, capability::test_parms),
+    command!(
+        cc::POLICY_PASSWORD,
+        "PolicyPassword",
+        [POLICY_SESSION],
+        ALLOW_TRIAL,
+        policy::policy_password
+    ),
+    command!(
+        cc::POLICY_NV_WRITTEN,
+        "PolicyNvWritten",
+        [POLICY_SESSION],
+        ALLOW_TRIAL,
+        policy::policy_nv_written
+    ),
+    command!(
+        cc::POLICY_TEMPLATE,
+        "PolicyTemplate",
+        [POLICY_SESSION],
+        DECRYPT | ALLOW_TRIAL,
+        policy::policy_template
+    ),
     command!(
         cc::CREATE_LOADED,
         "CreateLoaded",
