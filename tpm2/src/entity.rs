@@ -169,7 +169,9 @@ impl Tpm2 {
         match h::kind(handle) {
             h::HT_TRANSIENT | h::HT_PERSISTENT => match self.object(handle) {
                 Some(o) => o.name.clone(),
-                // Sequences are named by their handle.
+                // A sequence object has no public area, so its Name is empty (the
+                // reference code's zeroed name; ESAPI agrees).
+                None if self.sequence(handle).is_some() => Vec::new(),
                 None => handle.to_be_bytes().to_vec(),
             },
             h::HT_NV_INDEX => match self.p.nv.get(&handle) {

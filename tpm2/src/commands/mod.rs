@@ -6,8 +6,10 @@
 //! authorization roles and its attributes. The table keeps command-code order.
 
 pub(crate) mod asym;
+pub(crate) mod attest;
 pub(crate) mod capability;
 pub(crate) mod context;
+pub(crate) mod duplication;
 pub(crate) mod hash;
 pub(crate) mod hierarchy;
 pub(crate) mod misc;
@@ -41,6 +43,10 @@ const OBJECT_NULL: HandleSpec = hs(HandleKind::Object { null: true }, AuthRole::
 const OBJECT_USER: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::User);
 const OBJECT_ADMIN: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::Admin);
 const PARENT_NULL_USER: HandleSpec = hs(HandleKind::Parent { null: true }, AuthRole::User);
+const OBJECT_NULL_USER: HandleSpec = hs(HandleKind::Object { null: true }, AuthRole::User);
+const OBJECT_DUP: HandleSpec = hs(HandleKind::Object { null: false }, AuthRole::Dup);
+const ENDORSEMENT_USER: HandleSpec = hs(HandleKind::Endorsement, AuthRole::User);
+const HMAC_SESSION: HandleSpec = hs(HandleKind::HmacSession, AuthRole::None);
 const ENTITY_USER: HandleSpec = hs(HandleKind::Entity { null: false }, AuthRole::User);
 const ENTITY_NULL: HandleSpec = hs(HandleKind::Entity { null: true }, AuthRole::None);
 const NV_INDEX: HandleSpec = hs(HandleKind::NvIndex, AuthRole::None);
@@ -181,11 +187,53 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::SHUTDOWN, "Shutdown", [], NV, startup::shutdown),
     command!(cc::STIR_RANDOM, "StirRandom", [], NV | DECRYPT, misc::stir_random),
     command!(
+        cc::ACTIVATE_CREDENTIAL,
+        "ActivateCredential",
+        [OBJECT_ADMIN, OBJECT_USER],
+        DECRYPT | ENCRYPT,
+        duplication::activate_credential
+    ),
+    command!(
+        cc::CERTIFY,
+        "Certify",
+        [OBJECT_ADMIN, OBJECT_NULL_USER],
+        DECRYPT | ENCRYPT,
+        attest::certify
+    ),
+    command!(
         cc::POLICY_NV,
         "PolicyNV",
         [NV_AUTH_USER, NV_INDEX, POLICY_SESSION],
         DECRYPT | ALLOW_TRIAL,
         policy::policy_nv
+    ),
+    command!(
+        cc::CERTIFY_CREATION,
+        "CertifyCreation",
+        [OBJECT_NULL_USER, OBJECT],
+        DECRYPT | ENCRYPT,
+        attest::certify_creation
+    ),
+    command!(
+        cc::DUPLICATE,
+        "Duplicate",
+        [OBJECT_DUP, OBJECT_NULL],
+        DECRYPT | ENCRYPT,
+        duplication::duplicate
+    ),
+    command!(
+        cc::GET_TIME,
+        "GetTime",
+        [ENDORSEMENT_USER, OBJECT_NULL_USER],
+        DECRYPT | ENCRYPT,
+        attest::get_time
+    ),
+    command!(
+        cc::GET_SESSION_AUDIT_DIGEST,
+        "GetSessionAuditDigest",
+        [ENDORSEMENT_USER, OBJECT_NULL_USER, HMAC_SESSION],
+        DECRYPT | ENCRYPT,
+        attest::get_session_audit_digest
     ),
     command!(cc::NV_READ, "NV_Read", [NV_AUTH_USER, NV_INDEX], ENCRYPT | READ_ONLY, nv::read),
     command!(cc::NV_READ_LOCK, "NV_ReadLock", [NV_AUTH_USER, NV_INDEX], NV, nv::read_lock),
@@ -206,7 +254,9 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::CREATE, "Create", [OBJECT_USER], DECRYPT | ENCRYPT, object::create),
     command!(cc::ECDH_ZGEN, "ECDH_ZGen", [OBJECT_USER], DECRYPT | ENCRYPT, asym::ecdh_zgen),
     command!(cc::HMAC, "HMAC", [OBJECT_USER], DECRYPT | ENCRYPT | READ_ONLY, hash::hmac_cmd),
+    command!(cc::IMPORT, "Import", [OBJECT_USER], DECRYPT | ENCRYPT, duplication::import),
     command!(cc::LOAD, "Load", [OBJECT_USER], DECRYPT | R_HANDLE, object::load),
+    command!(cc::QUOTE, "Quote", [OBJECT_NULL_USER], DECRYPT | ENCRYPT, attest::quote),
     command!(
         cc::RSA_DECRYPT,
         "RSA_Decrypt",
@@ -242,6 +292,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         [],
         DECRYPT | ENCRYPT | R_HANDLE,
         object::load_external
+    ),
+    command!(
+        cc::MAKE_CREDENTIAL,
+        "MakeCredential",
+        [OBJECT],
+        DECRYPT | ENCRYPT,
+        duplication::make_credential
     ),
     command!(cc::NV_READ_PUBLIC, "NV_ReadPublic", [NV_INDEX], ENCRYPT | READ_ONLY, nv::read_public),
     command!(
@@ -350,6 +407,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         [PCR_USER],
         DECRYPT,
         pcr::pcr_set_auth_value
+    ),
+    command!(
+        cc::NV_CERTIFY,
+        "NV_Certify",
+        [OBJECT_NULL_USER, NV_AUTH_USER, NV_INDEX],
+        DECRYPT | ENCRYPT,
+        attest::nv_certify
     ),
     command!(
         cc::EVENT_SEQUENCE_COMPLETE,

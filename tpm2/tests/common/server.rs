@@ -140,6 +140,13 @@ fn serve_data(mut s: TcpStream, shared: &Mutex<Shared>, stop: &AtomicBool) {
             };
             sh.tpm.execute(ctx, &cmd)
         };
+        if let Ok(path) = std::env::var("TPM2_SERVER_LOG") {
+            use std::io::Write as _;
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+                let _ = writeln!(f, "> {}\n< {}", hex(&cmd), hex(&response));
+            }
+        }
         if s.write_all(&response).is_err() {
             return;
         }
