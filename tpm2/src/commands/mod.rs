@@ -255,7 +255,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::ECDH_ZGEN, "ECDH_ZGen", [OBJECT_USER], DECRYPT | ENCRYPT, asym::ecdh_zgen),
     command!(cc::HMAC, "HMAC", [OBJECT_USER], DECRYPT | ENCRYPT | READ_ONLY, hash::hmac_cmd),
     command!(cc::IMPORT, "Import", [OBJECT_USER], DECRYPT | ENCRYPT, duplication::import),
-    command!(cc::LOAD, "Load", [OBJECT_USER], DECRYPT | R_HANDLE, object::load),
+    command!(cc::LOAD, "Load", [OBJECT_USER], DECRYPT | ENCRYPT | R_HANDLE, object::load),
     command!(cc::QUOTE, "Quote", [OBJECT_NULL_USER], DECRYPT | ENCRYPT, attest::quote),
     command!(
         cc::RSA_DECRYPT,
