@@ -17,8 +17,10 @@ use zeroize::Zeroizing;
 
 /// Largest buffer size this engine supports (`MAX_COMMAND_SIZE`).
 pub const MAX_BUFFER_SIZE: usize = 4096;
-/// Smallest buffer size a carrier may ask for.
-pub const MIN_BUFFER_SIZE: usize = 1024;
+/// Smallest buffer size a carrier may ask for: a saved object context plus its
+/// response framing must still fit (libtpms uses the same floor), so
+/// `TPM_PT_INPUT_BUFFER` (1024) never exceeds what a command can carry.
+pub const MIN_BUFFER_SIZE: usize = crate::types::limits::MAX_CONTEXT_DATA + 128;
 /// How often the Clock is written to NV, in milliseconds
 /// (`NV_CLOCK_UPDATE_INTERVAL` = 2^12).
 pub const CLOCK_UPDATE_INTERVAL: u64 = 1 << 12;
@@ -267,6 +269,7 @@ impl Tpm2 {
         let digests: Vec<(HashAlg, Vec<u8>)> =
             hashers.into_iter().map(|h| (h.alg(), h.finish())).collect();
         if self.v.started {
+            let mut extended = 0u32;
             for bank in self.v.banks.iter_mut() {
                 for (pcr, a) in pcr::ATTRIBUTES.iter().enumerate() {
                     if a.reset_localities & 0x10 != 0 {
@@ -277,10 +280,12 @@ impl Tpm2 {
                 }
                 if let Some((_, d)) = digests.iter().find(|(a, _)| *a == bank.alg) {
                     bank.extend(pcr::DRTM_PCR, d);
+                    extended = extended.wrapping_add(1);
                 }
             }
             self.v.restart_count = self.v.restart_count.wrapping_add(1);
-            self.v.pcr_counter = self.v.pcr_counter.wrapping_add(1);
+            // As for any extend, the counter moves once per bank (libtpms too).
+            self.v.pcr_counter = self.v.pcr_counter.wrapping_add(extended);
         } else {
             self.v.hcrtm = Some(digests);
         }

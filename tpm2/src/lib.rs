@@ -28,7 +28,7 @@ mod protect;
 mod session;
 mod state;
 
-pub use engine::{MAX_BUFFER_SIZE, Tpm2};
+pub use engine::{MAX_BUFFER_SIZE, MIN_BUFFER_SIZE, Tpm2};
 
 /// A secret byte string, wiped on drop.
 pub(crate) type Secret = zeroize::Zeroizing<alloc::vec::Vec<u8>>;

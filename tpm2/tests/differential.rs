@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use tpm_engine::TpmEngine;
 use tpm2::types::*;
 
 /// Both TPMs, freshly manufactured and started.
@@ -404,4 +405,47 @@ fn pcr_allocate_and_test_parms() {
     ] {
         same(&mut e, &mut s, &command(cc::TEST_PARMS).raw(&hex(parms)));
     }
+}
+
+/// A dynamic launch (_TPM_Hash_Start/Data/End) after Startup resets the DRTM
+/// PCRs and measures into PCR 17; before Startup it is an H-CRTM event for PCR 0.
+#[test]
+fn drtm_and_hcrtm_measurements() {
+    let all = PcrSelectionList(
+        [HashAlg::Sha1, HashAlg::Sha256]
+            .into_iter()
+            .map(|h| PcrSelection::new(h, &[0, 16, 17, 18, 19, 20, 21, 22, 23]))
+            .collect(),
+    );
+    let (mut e, mut s) = pair();
+    let digests = DigestValues(vec![TaggedHash { hash: HashAlg::Sha256, digest: vec![7; 32] }]);
+    for pcr in [17, 18, 23] {
+        let c = command(cc::PCR_EXTEND).handle(pcr).pw(b"").put(&digests);
+        let re = run_at(&mut e, 2, &c);
+        let rs = run_at(&mut s, 2, &c);
+        assert_eq!(Rc(re.rc), Rc(rs.rc));
+    }
+    let chunks: [&[u8]; 2] = [b"measured ", b"launch environment"];
+    let (counter_e, counter_s) = (pcr_read(&mut e, &all).0, pcr_read(&mut s, &all).0);
+    e.tpm.hash_start();
+    for c in chunks {
+        e.tpm.hash_data(c);
+    }
+    e.tpm.hash_end();
+    s.drtm(&chunks);
+    let (after_e, sel_e, values_e) = pcr_read(&mut e, &all);
+    let (after_s, sel_s, values_s) = pcr_read(&mut s, &all);
+    assert_eq!((sel_e, values_e), (sel_s, values_s));
+    // The update counter moves once per allocated bank.
+    assert_eq!(after_e - counter_e, after_s - counter_s);
+    // H-CRTM: after a power cycle, before Startup.
+    e.power_cycle();
+    s.power_cycle();
+    e.tpm.hash_start();
+    e.tpm.hash_data(b"h-crtm");
+    e.tpm.hash_end();
+    s.drtm(&[b"h-crtm"]);
+    assert_eq!(startup(&mut e, su::CLEAR), 0);
+    assert_eq!(startup(&mut s, su::CLEAR), 0);
+    assert_eq!(pcr_read(&mut e, &all).2, pcr_read(&mut s, &all).2);
 }

@@ -125,13 +125,26 @@ impl Swtpm {
         panic!("swtpm did not start");
     }
 
-    fn ctrl(&mut self, request: &[u8]) -> Vec<u8> {
+    pub fn ctrl(&mut self, request: &[u8]) -> Vec<u8> {
         let mut c = TcpStream::connect(("127.0.0.1", self.ctrl_port)).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         c.write_all(request).unwrap();
         let mut out = vec![0u8; 4];
         c.read_exact(&mut out).unwrap();
         out
+    }
+
+    /// _TPM_Hash_Start / _TPM_Hash_Data / _TPM_Hash_End through the control
+    /// channel (CMD_HASH_START = 6, CMD_HASH_DATA = 7, CMD_HASH_END = 8).
+    pub fn drtm(&mut self, chunks: &[&[u8]]) {
+        assert_eq!(self.ctrl(&[0, 0, 0, 6]), [0, 0, 0, 0], "swtpm CMD_HASH_START");
+        for c in chunks {
+            let mut req = vec![0, 0, 0, 7];
+            req.extend((c.len() as u32).to_be_bytes());
+            req.extend(*c);
+            assert_eq!(self.ctrl(&req), [0, 0, 0, 0], "swtpm CMD_HASH_DATA");
+        }
+        assert_eq!(self.ctrl(&[0, 0, 0, 8]), [0, 0, 0, 0], "swtpm CMD_HASH_END");
     }
 
     fn set_locality(&mut self, locality: u8) {
@@ -353,9 +366,10 @@ pub fn run_at(tpm: &mut dyn Tpm, locality: u8, c: &CommandBuilder) -> Response {
     Response::parse(&tpm.exec_at(locality, &c.build()))
 }
 
-/// Runs a command that must succeed; returns its parameters.
+/// Runs a command that must succeed (after at most one TPM_RC_RETRY); returns its
+/// parameters.
 pub fn ok(tpm: &mut dyn Tpm, c: &CommandBuilder, response_handles: usize) -> Vec<u8> {
-    let r = run(tpm, c);
+    let r = run_retry(tpm, c);
     assert_eq!(r.rc, 0, "{}: command {:#x} failed with {}", tpm.name(), c.cc, Rc(r.rc));
     r.params(response_handles)
 }
