@@ -113,17 +113,27 @@ impl EccSecret {
         let prehash =
             if digest.len() < size { pad(self.curve(), digest)? } else { digest.to_vec() };
         match self {
+            // The hazmat entry point signs with the scalar alone: a SigningKey would
+            // first compute the public point, doubling the cost.
             EccSecret::P256(k) => {
-                let signer = p256::ecdsa::SigningKey::from(k);
-                let sig: p256::ecdsa::Signature =
-                    signer.sign_prehash_with_rng(drbg, &prehash).map_err(|_| Rc::NO_RESULT)?;
+                let mut ad = [0u8; 32];
+                drbg.fill(&mut ad);
+                let (sig, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, sha2::Sha256>(
+                    &k.to_nonzero_scalar(),
+                    &prehash,
+                    &ad,
+                );
                 let (r, s) = sig.split_bytes();
                 Ok((r.to_vec(), s.to_vec()))
             }
             EccSecret::P384(k) => {
-                let signer = p384::ecdsa::SigningKey::from(k);
-                let sig: p384::ecdsa::Signature =
-                    signer.sign_prehash_with_rng(drbg, &prehash).map_err(|_| Rc::NO_RESULT)?;
+                let mut ad = [0u8; 48];
+                drbg.fill(&mut ad);
+                let (sig, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p384::NistP384, sha2::Sha384>(
+                    &k.to_nonzero_scalar(),
+                    &prehash,
+                    &ad,
+                );
                 let (r, s) = sig.split_bytes();
                 Ok((r.to_vec(), s.to_vec()))
             }
