@@ -4,7 +4,7 @@
 //! NV_Read of 64 bytes. Commands are prebuilt; each iteration is one `execute`
 //! (or the pair named), checked for success.
 
-#![allow(clippy::unwrap_used, reason = "benchmark setup")]
+#![allow(clippy::cast_possible_truncation, reason = "benchmark code: small, known lengths")]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -586,15 +586,15 @@ impl Tpm2 {
         // encrypt sessions (Part 1 §19.6.5).
         let mut extra: Vec<Vec<u8>> = Vec::new();
         if i == 0 && u.associated.is_some() {
-            if let Some(d) = area.decrypt.filter(|&d| d != i) {
-                if let Some(ds) = area.uses.get(d).and_then(|du| self.session(du.handle)) {
-                    extra.push(ds.nonce_tpm.clone());
-                }
+            if let Some(d) = area.decrypt.filter(|&d| d != i)
+                && let Some(ds) = area.uses.get(d).and_then(|du| self.session(du.handle))
+            {
+                extra.push(ds.nonce_tpm.clone());
             }
-            if let Some(e) = area.encrypt.filter(|&e| e != i && Some(e) != area.decrypt) {
-                if let Some(es) = area.uses.get(e).and_then(|eu| self.session(eu.handle)) {
-                    extra.push(es.nonce_tpm.clone());
-                }
+            if let Some(e) = area.encrypt.filter(|&e| e != i && Some(e) != area.decrypt)
+                && let Some(es) = area.uses.get(e).and_then(|eu| self.session(eu.handle))
+            {
+                extra.push(es.nonce_tpm.clone());
             }
         }
         let expected = if key.is_empty() && u.hmac.is_empty() {
@@ -766,10 +766,10 @@ impl Tpm2 {
             put_2b(&mut w, &hmac);
             if u.attrs & sa::CONTINUE_SESSION == 0 {
                 self.flush_session(u.handle);
-            } else if let Some(s) = self.session_mut(u.handle) {
-                if s.is_policy() {
-                    s.reset_policy(time);
-                }
+            } else if let Some(s) = self.session_mut(u.handle)
+                && s.is_policy()
+            {
+                s.reset_policy(time);
             }
         }
         Ok(w.into_vec())

@@ -38,8 +38,6 @@ pub enum HandleKind {
         /// TPM_RH_NULL allowed.
         null: bool,
     },
-    /// TPMI_DH_PERSISTENT.
-    Persistent,
     /// TPMI_DH_ENTITY: anything with an authorization.
     Entity {
         /// TPM_RH_NULL allowed.
@@ -59,8 +57,6 @@ pub enum HandleKind {
         /// TPM_RH_NULL allowed.
         null: bool,
     },
-    /// TPMI_RH_ENABLES.
-    Enables,
     /// TPMI_RH_HIERARCHY_AUTH.
     HierarchyAuth,
     /// TPMI_RH_HIERARCHY_POLICY.
@@ -93,14 +89,13 @@ impl HandleKind {
         let transient = in_range(v, h::TRANSIENT_FIRST, h::TRANSIENT_FIRST + 0xFF_FFFF);
         let persistent = in_range(v, h::PERSISTENT_FIRST, h::PERSISTENT_LAST);
         let nv = in_range(v, h::NV_INDEX_FIRST, h::NV_INDEX_LAST);
-        let pcr = v < crate::types::limits::PCR_COUNT as u32;
+        let pcr = v < crate::pcr::PCR_COUNT_HANDLES;
         let hierarchy = matches!(v, h::OWNER | h::ENDORSEMENT | h::PLATFORM);
         match self {
             HandleKind::Object { null } => transient || persistent || (null && v == h::NULL),
             HandleKind::Parent { null } => {
                 transient || persistent || hierarchy || (null && v == h::NULL)
             }
-            HandleKind::Persistent => persistent,
             HandleKind::Entity { null } => {
                 hierarchy
                     || v == h::LOCKOUT
@@ -114,7 +109,6 @@ impl HandleKind {
             HandleKind::PolicySession => in_range(v, h::POLICY_SESSION_FIRST, 0x03FF_FFFF),
             HandleKind::HmacSession => in_range(v, h::HMAC_SESSION_FIRST, 0x02FF_FFFF),
             HandleKind::Hierarchy { null } => hierarchy || (null && v == h::NULL),
-            HandleKind::Enables => hierarchy || v == h::PLATFORM_NV,
             HandleKind::HierarchyAuth | HandleKind::HierarchyPolicy => hierarchy || v == h::LOCKOUT,
             HandleKind::Platform => v == h::PLATFORM,
             HandleKind::Endorsement => v == h::ENDORSEMENT,
@@ -268,11 +262,6 @@ impl<'a> Params<'a> {
         self.next(|r| crate::types::unmarshal_yes_no(r))
     }
 
-    /// The number of the last parameter read (for errors found after parsing).
-    pub fn count(&self) -> usize {
-        self.n
-    }
-
     /// Fails with TPM_RC_SIZE if bytes are left after the last parameter.
     pub fn end(&self) -> TpmResult<()> {
         if self.r.is_empty() { Ok(()) } else { Err(Rc::SIZE) }
@@ -283,8 +272,6 @@ impl<'a> Params<'a> {
 /// its results go.
 #[derive(Debug)]
 pub struct Cmd<'a> {
-    /// The command code.
-    pub cc: u32,
     /// The command's locality.
     pub locality: u8,
     /// The command's handles, in order.
@@ -299,8 +286,6 @@ pub struct Cmd<'a> {
     /// associated with (TPM2_NV_UndefineSpaceSpecial): the response HMAC then uses
     /// an empty authValue, as for TPM_RH_NULL.
     pub dissociate: Option<u32>,
-    /// The handles of the authorization sessions, in order (TPM_RS_PW included).
-    pub sessions: Vec<u32>,
 }
 
 impl Cmd<'_> {

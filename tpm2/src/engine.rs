@@ -5,7 +5,7 @@ use crate::Secret;
 use crate::auth::AuthArea;
 use crate::commands;
 use crate::dispatch::{AuthRole, Cmd, Params, flags};
-use crate::pcr::{self, PcrBank};
+use crate::pcr::{self};
 use crate::state::{DaState, Orderly, Persistent, SEED_SIZE, SavedState, Volatile};
 use crate::types::{HashAlg, Rc, Reader, TpmResult, Writer, cc, st};
 use alloc::collections::BTreeMap;
@@ -141,11 +141,6 @@ impl Tpm2 {
         }
     }
 
-    /// The PCR banks the TPM has right now.
-    pub(crate) fn banks(&self) -> &[PcrBank] {
-        &self.v.banks
-    }
-
     /// Marks the orderly state lost (a state-changing command after Shutdown).
     pub(crate) fn clear_orderly(&mut self) {
         if self.p.orderly.is_orderly() {
@@ -220,14 +215,12 @@ impl Tpm2 {
         let mut params = Zeroizing::new(params.to_vec());
         self.decrypt_parameters(&auth, &mut params)?;
         let mut cmd = Cmd {
-            cc: code,
             locality: self.locality,
             handles,
             params: Params::new(&params),
             out_handle: None,
             out: Writer::new(),
             dissociate: None,
-            sessions: auth.uses.iter().map(|u| u.handle).collect(),
         };
         (spec.run)(self, &mut cmd)?;
         if !spec.has(flags::READ_ONLY)
@@ -272,10 +265,10 @@ impl Tpm2 {
             let mut extended = 0u32;
             for bank in self.v.banks.iter_mut() {
                 for (pcr, a) in pcr::ATTRIBUTES.iter().enumerate() {
-                    if a.reset_localities & 0x10 != 0 {
-                        if let Some(v) = bank.values.get_mut(pcr) {
-                            v.fill(0);
-                        }
+                    if a.reset_localities & 0x10 != 0
+                        && let Some(v) = bank.values.get_mut(pcr)
+                    {
+                        v.fill(0);
                     }
                 }
                 if let Some((_, d)) = digests.iter().find(|(a, _)| *a == bank.alg) {

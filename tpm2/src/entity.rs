@@ -45,15 +45,6 @@ impl Tpm2 {
         }
     }
 
-    /// The object a handle names, for modification. Persistent objects are only
-    /// reached through [`Tpm2::nv_mut`], so this covers transient ones.
-    pub(crate) fn transient_object_mut(&mut self, handle: u32) -> Option<&mut Object> {
-        match self.v.objects.get_mut(transient_slot(handle)?)? {
-            Some(Slot::Object(o)) => Some(o),
-            _ => None,
-        }
-    }
-
     /// The sequence object a transient handle names.
     pub(crate) fn sequence(&self, handle: u32) -> Option<&Sequence> {
         match self.v.objects.get(transient_slot(handle)?)? {

@@ -30,5 +30,12 @@ mod state;
 
 pub use engine::{MAX_BUFFER_SIZE, MIN_BUFFER_SIZE, Tpm2};
 
+/// The implemented commands, in command-code order: (`TPM_CC`, name in Part 3).
+/// The same table answers TPM_CAP_COMMANDS; any other code gets
+/// TPM_RC_COMMAND_CODE.
+pub fn implemented_commands() -> impl Iterator<Item = (u32, &'static str)> {
+    commands::TABLE.iter().map(|c| (c.cc, c.name))
+}
+
 /// A secret byte string, wiped on drop.
 pub(crate) type Secret = zeroize::Zeroizing<alloc::vec::Vec<u8>>;

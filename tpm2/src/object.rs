@@ -6,7 +6,7 @@ use crate::crypto::ecc::{EccPublic, EccSecret};
 use crate::crypto::hash::{self, Hasher, SavableHmac};
 use crate::crypto::rsa as rsa_ops;
 use crate::types::{
-    EccCurve, HashAlg, Marshal, Public, PublicKind, Rc, Sensitive, TpmResult, alg, handle,
+    EccCurve, HashAlg, Marshal, Public, PublicKind, Rc, Sensitive, TpmResult, handle,
 };
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -324,10 +324,10 @@ pub fn get_object(r: &mut crate::types::Reader<'_>) -> Option<Object> {
         1 => Some(Sensitive::from_bytes(&get_2b_vec(r, limits::MAX_SENSITIVE).ok()?).ok()?),
         _ => return None,
     };
-    if let Some(s) = &sensitive {
-        if s.sensitive_type != public.kind.type_alg() {
-            return None;
-        }
+    if let Some(s) = &sensitive
+        && s.sensitive_type != public.kind.type_alg()
+    {
+        return None;
     }
     let hierarchy = Hierarchy::from_code(r.u8().ok()?)?;
     let flags = ObjectFlags::from_code(r.u8().ok()?)?;
@@ -395,20 +395,8 @@ pub fn get_sequence(r: &mut crate::types::Reader<'_>) -> Option<Sequence> {
     Some(Sequence { auth, kind })
 }
 
-/// True if `alg` is the keyed-hash "sealed data" form: no scheme, no sign/decrypt.
-pub fn is_sealed_data(public: &Public) -> bool {
-    use crate::types::object_attr::{DECRYPT, SIGN_ENCRYPT};
-    matches!(public.kind, PublicKind::KeyedHash { .. })
-        && public.attributes & (DECRYPT | SIGN_ENCRYPT) == 0
-}
-
 /// The unique field of a keyed-hash or symmetric object: H(seedValue ‖ sensitive)
 /// (Part 1 §27.2.4).
 pub fn symmetric_unique(name_alg: HashAlg, seed: &[u8], sensitive: &[u8]) -> Vec<u8> {
     hash::digest_parts(name_alg, &[seed, sensitive])
-}
-
-/// The object type for an algorithm ID, if it is an object type.
-pub fn is_object_type(a: u16) -> bool {
-    matches!(a, alg::RSA | alg::ECC | alg::KEYEDHASH | alg::SYMCIPHER)
 }

@@ -53,6 +53,9 @@ pub const ATTRIBUTES: [PcrAttributes; PCR_COUNT] = [
 
 /// The PCR the H-CRTM/DRTM sequence (_TPM_Hash_*) extends.
 pub const DRTM_PCR: usize = 17;
+/// The number of PCRs, as a handle bound.
+#[allow(clippy::cast_possible_truncation, reason = "a small constant")]
+pub const PCR_COUNT_HANDLES: u32 = PCR_COUNT as u32;
 /// The PCR whose initial value records the Startup locality.
 pub const HCRTM_PCR: usize = 0;
 
@@ -98,10 +101,10 @@ impl PcrBank {
                 let mut v = vec![0u8; alg.size()];
                 if ATTRIBUTES.get(pcr).is_some_and(|a| a.reset_localities & 0x10 != 0) {
                     v.fill(0xFF);
-                } else if pcr == HCRTM_PCR {
-                    if let Some(last) = v.last_mut() {
-                        *last = startup_locality;
-                    }
+                } else if pcr == HCRTM_PCR
+                    && let Some(last) = v.last_mut()
+                {
+                    *last = startup_locality;
                 }
                 v
             })

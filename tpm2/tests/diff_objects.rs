@@ -3,6 +3,8 @@
 //! structurally: response codes, public areas apart from the unique field,
 //! signatures verified by the other TPM, data sealed and unsealed on each.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
+
 mod common;
 
 use common::*;
@@ -684,7 +686,7 @@ fn hmac_sessions_bound_salted_and_encrypted() {
                 }
                 let entry = sess.hmac_for(
                     cc::HIERARCHY_CHANGE_AUTH,
-                    &[owner_name.clone()],
+                    std::slice::from_ref(&owner_name),
                     &bytes,
                     Some((&owner_name, old_auth)),
                     attrs,

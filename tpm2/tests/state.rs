@@ -3,6 +3,8 @@
 //! side effects), Shutdown(STATE)/Startup(STATE), dirty flags, buffer size, the
 //! established flag and the _TPM_Hash_Start/Data/End sequence.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
+
 mod common;
 
 use common::*;
@@ -90,7 +92,7 @@ fn continue_life(e: &mut Engine, w: &mut World) -> Vec<Vec<u8>> {
     let c = command(cc::UNSEAL).handle(w.sealed);
     let a = w.session.authorize(
         cc::UNSEAL,
-        &[w.sealed_name.clone()],
+        std::slice::from_ref(&w.sealed_name),
         &[],
         Some((&w.sealed_name, b"s")),
         session_attr::CONTINUE_SESSION,
@@ -332,7 +334,7 @@ fn dirty_flags_follow_the_kind_of_change() {
     assert!(!t.dirty().any());
     t.init();
     let ctx = ExecContext { locality: 0, now_ms: 10 };
-    let mut exec = |t: &mut Tpm2, c: &CommandBuilder| {
+    let exec = |t: &mut Tpm2, c: &CommandBuilder| {
         let r = Response::parse(&t.execute(ctx, &c.build()));
         assert_eq!(Rc(r.rc), Rc(0));
     };
@@ -378,7 +380,7 @@ fn buffer_size_is_reported_and_enforced() {
     e.tpm.set_buffer_size(MIN_BUFFER_SIZE);
     assert_eq!(property(&mut e, pt::MAX_COMMAND_SIZE), MIN_BUFFER_SIZE as u32);
     // A command longer than the buffer is refused by its size.
-    let big = command(cc::STIR_RANDOM).b2(&vec![0; 128]).raw(&vec![0; MIN_BUFFER_SIZE]);
+    let big = command(cc::STIR_RANDOM).b2(&[0; 128]).raw(&vec![0; MIN_BUFFER_SIZE]);
     let r = run(&mut e, &big);
     assert_eq!(Rc(r.rc), Rc::COMMAND_SIZE);
     // The largest object context still fits at the smallest buffer size.

@@ -6,6 +6,8 @@
 //!
 //! `TPM2_TOOLS_SCRIPT=name` runs one script only.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
+
 mod common;
 
 use common::server::EngineServer;

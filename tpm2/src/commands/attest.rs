@@ -61,8 +61,11 @@ impl Tpm2 {
             };
             let (a, b) = (word(0), word(8));
             firmware_version = firmware_version.wrapping_add(a);
-            clock_info.reset_count = clock_info.reset_count.wrapping_add((b >> 32) as u32);
-            clock_info.restart_count = clock_info.restart_count.wrapping_add(b as u32);
+            let [r0, r1, r2, r3, s0, s1, s2, s3] = b.to_be_bytes();
+            clock_info.reset_count =
+                clock_info.reset_count.wrapping_add(u32::from_be_bytes([r0, r1, r2, r3]));
+            clock_info.restart_count =
+                clock_info.restart_count.wrapping_add(u32::from_be_bytes([s0, s1, s2, s3]));
         }
         let attest = Attest {
             qualified_signer,

@@ -173,7 +173,7 @@ impl Tpm2 {
             HashAlg::ALL
                 .iter()
                 .map(|&a| {
-                    let all: Vec<u32> = (0..limits::PCR_COUNT as u32).collect();
+                    let all: Vec<u32> = (0..pcr::PCR_COUNT_HANDLES).collect();
                     if self.p.pcr_allocation.contains(&a) {
                         PcrSelection::new(a, &all)
                     } else {
@@ -225,7 +225,7 @@ impl Tpm2 {
                     _ => None,
                 })
                 .collect(),
-            h::HT_PCR => (0..limits::PCR_COUNT as u32).collect(),
+            h::HT_PCR => (0..pcr::PCR_COUNT_HANDLES).collect(),
             h::HT_PERMANENT => {
                 alloc::vec![
                     h::OWNER,
@@ -293,10 +293,12 @@ pub(crate) fn get_capability(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()>
             more
         }
         cap::COMMANDS => {
+            // Vendor-specific command codes (bit 29) would follow; there are none.
+            let vendor = property & 0x2000_0000 != 0;
             let first = property & 0xFFFF;
             let items: Vec<u32> = commands::TABLE
                 .iter()
-                .filter(|c| c.cc >= first && property <= 0xFFFF_FFFF)
+                .filter(|c| !vendor && c.cc >= first)
                 .map(|c| c.tpma_cc())
                 .collect();
             let (items, more) = take(&items, count, 4);

@@ -250,7 +250,9 @@ fn encrypt_decrypt(
     if iv_in.len() != BLOCK {
         return Err(Rc::SIZE.param(n.iv));
     }
-    if matches!(mode, crate::types::alg::CBC | crate::types::alg::ECB) && data.len() % BLOCK != 0 {
+    if matches!(mode, crate::types::alg::CBC | crate::types::alg::ECB)
+        && !data.len().is_multiple_of(BLOCK)
+    {
         return Err(Rc::SIZE.param(n.data));
     }
     let secret = key.sensitive.as_ref().ok_or(Rc::KEY.handle(1))?;

@@ -223,11 +223,11 @@ pub(crate) fn define_space(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
 
 fn delete_index(tpm: &mut Tpm2, handle: u32) {
     let p = tpm.nv_mut();
-    if let Some(index) = p.nv.remove(&handle) {
-        if nt(index.public.attributes) == nv_attr::NT_COUNTER && index.public.has(nv_attr::WRITTEN)
-        {
-            p.max_counter = p.max_counter.max(u64_of(&index));
-        }
+    if let Some(index) = p.nv.remove(&handle)
+        && nt(index.public.attributes) == nv_attr::NT_COUNTER
+        && index.public.has(nv_attr::WRITTEN)
+    {
+        p.max_counter = p.max_counter.max(u64_of(&index));
     }
 }
 

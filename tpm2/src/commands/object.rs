@@ -100,27 +100,28 @@ pub(crate) fn scheme_checks(parent: Option<&Object>, p: &Public) -> TpmResult<()
             if (!restricted || !decrypt) && !symmetric.is_null() {
                 return Err(Rc::SYMMETRIC);
             }
-            if let PublicKind::Ecc { parms, .. } = &p.kind {
-                if !parms.kdf.is_null() {
-                    return Err(Rc::KDF);
-                }
+            if let PublicKind::Ecc { parms, .. } = &p.kind
+                && !parms.kdf.is_null()
+            {
+                return Err(Rc::KDF);
             }
         }
     }
-    if let Some(sym) = sym {
-        if restricted && decrypt {
-            if sym.is_null() {
-                return Err(Rc::SYMMETRIC);
+    if let Some(sym) = sym
+        && restricted
+        && decrypt
+    {
+        if sym.is_null() {
+            return Err(Rc::SYMMETRIC);
+        }
+        if let Some(parent) = parent
+            && p.has(oa::FIXED_PARENT)
+        {
+            if p.name_alg != parent.public.name_alg {
+                return Err(Rc::HASH);
             }
-            if let Some(parent) = parent {
-                if p.has(oa::FIXED_PARENT) {
-                    if p.name_alg != parent.public.name_alg {
-                        return Err(Rc::HASH);
-                    }
-                    if sym != parent.public.kind.symmetric() {
-                        return Err(Rc::SYMMETRIC);
-                    }
-                }
+            if sym != parent.public.kind.symmetric() {
+                return Err(Rc::SYMMETRIC);
             }
         }
     }
@@ -152,12 +153,11 @@ pub(crate) fn public_attributes_validation(parent: Option<&Object>, p: &Public) 
     if p.has(oa::FIXED_TPM) && p.has(oa::ENCRYPTED_DUPLICATION) {
         return Err(Rc::ATTRIBUTES);
     }
-    if let Some(parent) = parent {
-        if !parent.has(oa::FIXED_TPM)
-            && p.has(oa::ENCRYPTED_DUPLICATION) != parent.has(oa::ENCRYPTED_DUPLICATION)
-        {
-            return Err(Rc::ATTRIBUTES);
-        }
+    if let Some(parent) = parent
+        && !parent.has(oa::FIXED_TPM)
+        && p.has(oa::ENCRYPTED_DUPLICATION) != parent.has(oa::ENCRYPTED_DUPLICATION)
+    {
+        return Err(Rc::ATTRIBUTES);
     }
     scheme_checks(parent, p)
 }
@@ -542,10 +542,10 @@ fn validate_loaded(
     // CryptValidateKeys for symmetric objects: the unique field binds the key.
     match &public.kind {
         PublicKind::KeyedHash { unique, .. } | PublicKind::SymCipher { unique, .. } => {
-            if let PublicKind::SymCipher { sym: SymDef::Aes { bits, .. }, .. } = &public.kind {
-                if sensitive.sensitive.len() != usize::from(*bits / 8) {
-                    return Err(Rc::KEY_SIZE.param(private_param));
-                }
+            if let PublicKind::SymCipher { sym: SymDef::Aes { bits, .. }, .. } = &public.kind
+                && sensitive.sensitive.len() != usize::from(*bits / 8)
+            {
+                return Err(Rc::KEY_SIZE.param(private_param));
             }
             let expected =
                 object::symmetric_unique(name_alg, &sensitive.seed_value, &sensitive.sensitive);

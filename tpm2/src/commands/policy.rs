@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 /// (`EXPIRATION_BIT`).
 const EXPIRATION_BIT: u64 = 1 << 63;
 
-fn session_of<'a>(tpm: &'a mut Tpm2, handle: u32, n: usize) -> TpmResult<&'a mut Session> {
+fn session_of(tpm: &mut Tpm2, handle: u32, n: usize) -> TpmResult<&mut Session> {
     tpm.session_mut(handle).filter(|s| s.is_policy()).ok_or(Rc::HANDLE.handle(n))
 }
 
@@ -57,10 +57,11 @@ fn parameter_checks(
     nonce: Option<&[u8]>,
     numbers: (usize, usize, usize),
 ) -> TpmResult<()> {
-    if let Some(nonce) = nonce {
-        if !nonce.is_empty() && !ct_eq(nonce, &s.nonce_tpm) {
-            return Err(Rc::NONCE.param(numbers.0));
-        }
+    if let Some(nonce) = nonce
+        && !nonce.is_empty()
+        && !ct_eq(nonce, &s.nonce_tpm)
+    {
+        return Err(Rc::NONCE.param(numbers.0));
     }
     if timeout != 0 && (timeout < time || s.epoch != epoch) {
         return Err(Rc::EXPIRED.param(numbers.2));
@@ -69,10 +70,10 @@ fn parameter_checks(
         if cp_hash.len() != s.policy_digest.len() {
             return Err(Rc::SIZE.param(numbers.1));
         }
-        if let Some((_, existing)) = &s.cp_hash {
-            if !ct_eq(existing, cp_hash) {
-                return Err(Rc::CPHASH);
-            }
+        if let Some((_, existing)) = &s.cp_hash
+            && !ct_eq(existing, cp_hash)
+        {
+            return Err(Rc::CPHASH);
         }
     }
     Ok(())
@@ -98,6 +99,7 @@ fn context_update(
 
 impl Tpm2 {
     /// TPMT_TK_AUTH for PolicySigned/PolicySecret (`TicketComputeAuth`).
+    #[allow(clippy::too_many_arguments, reason = "the ticket's fields, as Part 2 lists them")]
     fn auth_ticket(
         &self,
         tag: u16,

@@ -8,7 +8,7 @@ use crate::crypto::rsa as rsa_ops;
 use crate::dispatch::Cmd;
 use crate::object::{KeyMaterial, Object};
 use crate::session::{Session, SessionKind, SessionSlot};
-use crate::state::{MAX_LOADED_SESSIONS, MAX_SESSIONS};
+use crate::state::MAX_LOADED_SESSIONS;
 use crate::types::{
     EccCurve, EccPoint, HashAlg, Marshal, PublicKind, Rc, SymDef, TpmResult, Unmarshal, alg,
     handle as h, limits, nv_attr, put_2b, se,
@@ -152,10 +152,8 @@ pub(crate) fn start_auth_session(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult
         Secret::default()
     };
     match h::kind(bind) {
-        h::HT_TRANSIENT | h::HT_PERSISTENT => {
-            if tpm.object(bind).is_some_and(Object::public_only) {
-                return Err(Rc::HANDLE.handle(2));
-            }
+        h::HT_TRANSIENT | h::HT_PERSISTENT if tpm.object(bind).is_some_and(Object::public_only) => {
+            return Err(Rc::HANDLE.handle(2));
         }
         h::HT_NV_INDEX => {
             let pin = tpm.p.nv.get(&bind).is_some_and(|i| {
@@ -167,10 +165,10 @@ pub(crate) fn start_auth_session(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult
         }
         _ => {}
     }
-    if let SymDef::Aes { mode, .. } = symmetric {
-        if mode != alg::CFB {
-            return Err(Rc::MODE.param(4));
-        }
+    if let SymDef::Aes { mode, .. } = symmetric
+        && mode != alg::CFB
+    {
+        return Err(Rc::MODE.param(4));
     }
     let slot = tpm.free_session_slot()?;
     let nonce_tpm = tpm.random(nonce_caller.len());

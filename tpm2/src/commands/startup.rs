@@ -130,35 +130,33 @@ pub(crate) fn startup(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
         .iter()
         .map(|&alg| {
             let mut bank = PcrBank::new(alg, locality);
-            if let (Some(s), StartupKind::Resume) = (&saved, kind) {
-                if let Some(old) = s.banks.iter().find(|b| b.alg == alg) {
-                    for (i, a) in pcr::ATTRIBUTES.iter().enumerate() {
-                        if a.state_save {
-                            if let (Some(dst), Some(src)) =
-                                (bank.values.get_mut(i), old.values.get(i))
-                            {
-                                dst.clone_from(src);
-                            }
-                        }
+            if let (Some(s), StartupKind::Resume) = (&saved, kind)
+                && let Some(old) = s.banks.iter().find(|b| b.alg == alg)
+            {
+                for (i, a) in pcr::ATTRIBUTES.iter().enumerate() {
+                    if a.state_save
+                        && let (Some(dst), Some(src)) = (bank.values.get_mut(i), old.values.get(i))
+                    {
+                        dst.clone_from(src);
                     }
                 }
             }
             bank
         })
         .collect();
-    if kind != StartupKind::Resume {
-        if let Some(digests) = tpm.v.hcrtm.take() {
-            // H-CRTM: PCR 0 starts at 0...04 and receives the measurement.
-            for bank in tpm.v.banks.iter_mut() {
-                if let Some((_, d)) = digests.iter().find(|(a, _)| *a == bank.alg) {
-                    if let Some(v) = bank.values.get_mut(pcr::HCRTM_PCR) {
-                        v.fill(0);
-                        if let Some(last) = v.last_mut() {
-                            *last = 4;
-                        }
+    if kind != StartupKind::Resume
+        && let Some(digests) = tpm.v.hcrtm.take()
+    {
+        // H-CRTM: PCR 0 starts at 0...04 and receives the measurement.
+        for bank in tpm.v.banks.iter_mut() {
+            if let Some((_, d)) = digests.iter().find(|(a, _)| *a == bank.alg) {
+                if let Some(v) = bank.values.get_mut(pcr::HCRTM_PCR) {
+                    v.fill(0);
+                    if let Some(last) = v.last_mut() {
+                        *last = 4;
                     }
-                    bank.extend(pcr::HCRTM_PCR, d);
                 }
+                bank.extend(pcr::HCRTM_PCR, d);
             }
         }
     }

@@ -4,7 +4,7 @@ use super::kdf::KdfStream;
 use crate::types::{EccCurve, Rc, TpmResult};
 use alloc::vec;
 use alloc::vec::Vec;
-use ecdsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
+use ecdsa::signature::hazmat::PrehashVerifier;
 use elliptic_curve::point::AffineCoordinates;
 use tpm_engine::Drbg;
 use zeroize::Zeroizing;

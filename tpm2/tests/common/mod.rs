@@ -1,6 +1,7 @@
 //! Shared test harness: the engine and swtpm (libtpms) behind one interface, and
 //! a small TPM 2.0 client to build commands and read responses.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
 #![allow(dead_code)]
 
 pub mod server;

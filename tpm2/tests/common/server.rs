@@ -7,6 +7,7 @@
 //! built from it, as a restarted simulator would), SET_LOCALITY,
 //! GET/RESET_TPMESTABLISHED, HASH_START/DATA/END, STOP.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
