@@ -256,3 +256,60 @@ pub(crate) fn ecdh_zgen(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
     put_point(&mut cmd.out, &k.multiply(&input)?);
     Ok(())
 }
+
+/// The domain parameters of a curve (SEC 2 / FIPS 186-4): p, a, b, Gx, Gy, n.
+fn curve_parameters(curve: EccCurve) -> [&'static str; 6] {
+    match curve {
+        EccCurve::NistP256 => [
+            "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
+            "ffffffff00000001000000000000000000000000fffffffffffffffffffffffc",
+            "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b",
+            "6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296",
+            "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
+            "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
+        ],
+        EccCurve::NistP384 => [
+            "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe\
+             ffffffff0000000000000000ffffffff",
+            "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe\
+             ffffffff0000000000000000fffffffc",
+            "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875a\
+             c656398d8a2ed19d2a85c8edd3ec2aef",
+            "aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a38\
+             5502f25dbf55296c3a545e3872760ab7",
+            "3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c0\
+             0a60b1ce1d7e819d7a431d7c90ea0e5f",
+            "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf\
+             581a0db248b0a77aecec196accc52973",
+        ],
+    }
+}
+
+fn from_hex(s: &str) -> Vec<u8> {
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        _ => 0,
+    };
+    s.as_bytes().chunks_exact(2).map(|p| (digit(p[0]) << 4) | digit(p[1])).collect()
+}
+
+/// TPM2_ECC_Parameters: TPMS_ALGORITHM_DETAIL_ECC of a supported curve. The KDF
+/// and signing scheme are the ones libtpms (and the reference code) report.
+pub(crate) fn ecc_parameters(_tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
+    let id = cmd.params.u16()?;
+    cmd.params.end()?;
+    let curve = EccCurve::from_id(id).ok_or(Rc::CURVE.param(1))?;
+    let kdf_hash = match curve {
+        EccCurve::NistP256 => crate::types::HashAlg::Sha256,
+        EccCurve::NistP384 => crate::types::HashAlg::Sha384,
+    };
+    cmd.out.u16(curve.id()).u16(curve.bits());
+    cmd.out.u16(alg::KDF1_SP800_56A).u16(kdf_hash.id());
+    cmd.out.u16(alg::NULL);
+    for value in curve_parameters(curve) {
+        put_2b(&mut cmd.out, &from_hex(value));
+    }
+    put_2b(&mut cmd.out, &[1]);
+    Ok(())
+}

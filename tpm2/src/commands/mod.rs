@@ -374,6 +374,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         session::start_auth_session
     ),
     command!(cc::VERIFY_SIGNATURE, "VerifySignature", [OBJECT], DECRYPT | READ_ONLY, asym::verify),
+    command!(cc::ECC_PARAMETERS, "ECC_Parameters", [], READ_ONLY, asym::ecc_parameters),
     command!(cc::GET_CAPABILITY, "GetCapability", [], READ_ONLY, capability::get_capability),
     command!(cc::GET_RANDOM, "GetRandom", [], ENCRYPT | READ_ONLY, misc::get_random),
     command!(
@@ -478,6 +479,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         [PARENT_NULL_USER],
         DECRYPT | ENCRYPT | R_HANDLE,
         object::create_loaded
+    ),
+    command!(
+        cc::POLICY_AUTHORIZE_NV,
+        "PolicyAuthorizeNV",
+        [NV_AUTH_USER, NV_INDEX, POLICY_SESSION],
+        ALLOW_TRIAL,
+        policy::policy_authorize_nv
     ),
     command!(
         cc::ENCRYPT_DECRYPT2,

@@ -614,3 +614,33 @@ mod tests {
         assert!(!check_condition(12, &[0], &[0]));
     }
 }
+
+/// TPM2_PolicyAuthorizeNV: the current policy digest must equal the TPMT_HA an NV
+/// index holds; the digest is then replaced by one naming the index.
+pub(crate) fn policy_authorize_nv(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
+    cmd.params.end()?;
+    let (auth, index, handle) = (cmd.handle(0)?, cmd.handle(1)?, cmd.handle(2)?);
+    let s = session_of(tpm, handle, 3)?;
+    let (is_trial, session_hash, current) = (trial(s), s.hash, s.policy_digest.clone());
+    if !is_trial {
+        let nv = tpm.p.nv.get(&index).ok_or(Rc::HANDLE.handle(2))?;
+        read_checks(auth, index, nv.public.attributes)?;
+        let size = usize::from(nv.public.data_size).min(2 + limits::MAX_DIGEST);
+        let contents = crate::commands::nv::data_range(nv, 0, size);
+        let mut r = Reader::new(&contents);
+        let alg = r.u16().map_err(|_| Rc::INSUFFICIENT)?;
+        let alg = HashAlg::from_id(alg).ok_or(Rc::HASH)?;
+        let digest = r.bytes(alg.size()).map_err(|_| Rc::INSUFFICIENT)?;
+        if alg != session_hash {
+            return Err(Rc::HASH);
+        }
+        if !ct_eq(digest, &current) {
+            return Err(Rc::VALUE);
+        }
+    }
+    let name = tpm.entity_name(index);
+    let s = session_of(tpm, handle, 3)?;
+    s.policy_digest = alloc::vec![0; s.hash.size()];
+    s.extend_policy(&[&cc::POLICY_AUTHORIZE_NV.to_be_bytes(), &name]);
+    Ok(())
+}
