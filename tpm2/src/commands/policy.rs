@@ -599,22 +599,6 @@ pub(crate) fn policy_nv_written(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conditions() {
-        assert!(check_condition(0, &[1, 2], &[1, 2]));
-        assert!(check_condition(3, &[0x80], &[0x01]));
-        assert!(!check_condition(2, &[0x80], &[0x01]));
-        assert!(check_condition(4, &[0xFF], &[0x00]));
-        assert!(check_condition(10, &[0xF0], &[0x30]));
-        assert!(check_condition(11, &[0xF0], &[0x0F]));
-        assert!(!check_condition(12, &[0], &[0]));
-    }
-}
-
 /// TPM2_PolicyAuthorizeNV: the current policy digest must equal the TPMT_HA an NV
 /// index holds; the digest is then replaced by one naming the index.
 pub(crate) fn policy_authorize_nv(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
@@ -643,4 +627,20 @@ pub(crate) fn policy_authorize_nv(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResul
     s.policy_digest = alloc::vec![0; s.hash.size()];
     s.extend_policy(&[&cc::POLICY_AUTHORIZE_NV.to_be_bytes(), &name]);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions() {
+        assert!(check_condition(0, &[1, 2], &[1, 2]));
+        assert!(check_condition(3, &[0x80], &[0x01]));
+        assert!(!check_condition(2, &[0x80], &[0x01]));
+        assert!(check_condition(4, &[0xFF], &[0x00]));
+        assert!(check_condition(10, &[0xF0], &[0x30]));
+        assert!(check_condition(11, &[0xF0], &[0x0F]));
+        assert!(!check_condition(12, &[0], &[0]));
+    }
 }
