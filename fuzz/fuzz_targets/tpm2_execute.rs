@@ -134,7 +134,12 @@ fuzz_target!(|data: &[u8]| {
             command(cc, mode & 2 != 0, body)
         };
         now_ms += u64::from(mode >> 2) * 100;
-        let locality = if locality & 0x80 != 0 { *locality } else { locality % 5 };
+        // 0–4 mostly; 0–31 (reserved 5–31 included) and the extended 128–255 too.
+        let locality = match locality >> 6 {
+            0 | 1 => locality % 5,
+            2 => locality & 0x1f,
+            _ => *locality,
+        };
         let rsp = tpm.execute(ExecContext { locality, now_ms }, &cmd);
         check(&tpm, &rsp);
         if mode & 0xF0 == 0xF0 {

@@ -304,6 +304,12 @@ impl TpmEngine for Tpm2 {
 
     fn execute(&mut self, context: ExecContext, command: &[u8]) -> Vec<u8> {
         self.advance_time(context.now_ms);
+        if (5..32).contains(&context.locality) {
+            // Localities 5–31 are reserved (Part 1 §34.2). libtpms quietly treats
+            // them as locality 0; the engine contract asks for the bad-locality
+            // error.
+            return Header::error_response(st::NO_SESSIONS, Rc::LOCALITY.0);
+        }
         self.locality = context.locality;
         // Any command aborts a DRTM sequence in progress (Part 1 §34.3).
         if self.v.drtm.take().is_some() {

@@ -449,3 +449,20 @@ fn hcrtm_before_startup_goes_to_pcr0() {
     h.update(&start).update(&chash::digest(HashAlg::Sha256, b"h-crtm"));
     assert_eq!(values[0], h.finish());
 }
+
+#[test]
+fn reserved_localities_are_refused() {
+    let mut e = Engine::new();
+    assert_eq!(startup(&mut e, su::CLEAR), 0);
+    let c = command(cc::GET_RANDOM).u16(8);
+    for locality in [0, 1, 2, 3, 4, 32, 200, 255] {
+        assert_eq!(run_at(&mut e, locality, &c).rc, 0, "locality {locality}");
+    }
+    for locality in [5, 17, 31] {
+        assert_eq!(Rc(run_at(&mut e, locality, &c).rc), Rc::LOCALITY, "locality {locality}");
+    }
+    // An extended locality has no PCR rights.
+    let digests = DigestValues(vec![TaggedHash { hash: HashAlg::Sha256, digest: vec![1; 32] }]);
+    let extend = command(cc::PCR_EXTEND).handle(16).pw(b"").put(&digests);
+    assert_eq!(Rc(run_at(&mut e, 32, &extend).rc), Rc::LOCALITY);
+}
