@@ -33,7 +33,7 @@ fn scripts() -> Vec<PathBuf> {
 }
 
 fn require_tools() {
-    for tool in ["swtpm", "swtpm_ioctl", "tpm2_startup", "openssl"] {
+    for tool in ["swtpm", "swtpm_ioctl", "tpm2_startup", "openssl", "xxd"] {
         if Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {tool}"))
@@ -41,7 +41,7 @@ fn require_tools() {
             .map_or(true, |o| !o.status.success())
         {
             panic!(
-                "{tool} not found: install with `apt-get install swtpm swtpm-tools tpm2-tools openssl` (CI does)."
+                "{tool} not found: install with `apt-get install swtpm swtpm-tools tpm2-tools openssl xxd` (CI does)."
             );
         }
     }
