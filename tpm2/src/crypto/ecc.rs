@@ -4,7 +4,7 @@ use super::kdf::KdfStream;
 use crate::types::{EccCurve, Rc, TpmResult};
 use alloc::vec;
 use alloc::vec::Vec;
-use ecdsa::signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
+use ecdsa::signature::hazmat::PrehashVerifier;
 use elliptic_curve::point::AffineCoordinates;
 use tpm_engine::Drbg;
 use zeroize::Zeroizing;
@@ -113,20 +113,45 @@ impl EccSecret {
         let prehash =
             if digest.len() < size { pad(self.curve(), digest)? } else { digest.to_vec() };
         match self {
+            // The hazmat entry point signs with the scalar alone: a SigningKey would
+            // first compute the public point, doubling the cost.
             EccSecret::P256(k) => {
-                let signer = p256::ecdsa::SigningKey::from(k);
-                let sig: p256::ecdsa::Signature =
-                    signer.sign_prehash_with_rng(drbg, &prehash).map_err(|_| Rc::NO_RESULT)?;
+                let mut ad = [0u8; 32];
+                drbg.fill(&mut ad);
+                let (sig, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p256::NistP256, sha2::Sha256>(
+                    &k.to_nonzero_scalar(),
+                    &prehash,
+                    &ad,
+                );
                 let (r, s) = sig.split_bytes();
                 Ok((r.to_vec(), s.to_vec()))
             }
             EccSecret::P384(k) => {
-                let signer = p384::ecdsa::SigningKey::from(k);
-                let sig: p384::ecdsa::Signature =
-                    signer.sign_prehash_with_rng(drbg, &prehash).map_err(|_| Rc::NO_RESULT)?;
+                let mut ad = [0u8; 48];
+                drbg.fill(&mut ad);
+                let (sig, _) = ecdsa::hazmat::sign_prehashed_rfc6979::<p384::NistP384, sha2::Sha384>(
+                    &k.to_nonzero_scalar(),
+                    &prehash,
+                    &ad,
+                );
                 let (r, s) = sig.split_bytes();
                 Ok((r.to_vec(), s.to_vec()))
             }
+        }
+    }
+
+    /// The point `self · point` (TPM2_ECDH_ZGen returns the whole point).
+    pub fn multiply(&self, point: &EccPublic) -> TpmResult<EccPublic> {
+        match (self, point) {
+            (EccSecret::P256(k), EccPublic::P256(p)) => {
+                let q = (p256::ProjectivePoint::from(*p) * *k.to_nonzero_scalar()).to_affine();
+                Ok(EccPublic::P256(q))
+            }
+            (EccSecret::P384(k), EccPublic::P384(p)) => {
+                let q = (p384::ProjectivePoint::from(*p) * *k.to_nonzero_scalar()).to_affine();
+                Ok(EccPublic::P384(q))
+            }
+            _ => Err(Rc::CURVE),
         }
     }
 
