@@ -631,24 +631,35 @@ pub fn expect_close(stream: &mut TcpStream, within: Duration) {
 
 // ---- swtpm ----------------------------------------------------------------------
 
-/// Two free TCP ports on the loopback (bound, then released).
+/// A TCP port that is free now, below the kernel's ephemeral range (32768 and up
+/// on Linux), so that servers binding port 0 in parallel tests never take it
+/// between our check and swtpm's bind.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2654435761);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7919)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 1)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// Two free TCP ports on the loopback.
 pub fn free_ports() -> (u16, u16) {
-    let a = TcpListener::bind("127.0.0.1:0").unwrap();
-    let b = TcpListener::bind("127.0.0.1:0").unwrap();
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+    let p = free_port();
+    (p, p + 1)
 }
 
 /// A port `p` such that `p` and `p + 1` are both free (tpm2-tools' swtpm TCTI puts
 /// the control channel on the port after the data channel).
 pub fn free_port_pair() -> u16 {
-    for _ in 0..100 {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
+    free_port()
 }
 
 pub fn have(program: &str) -> bool {
@@ -670,6 +681,15 @@ pub struct Swtpm {
 
 impl Swtpm {
     pub fn start(family: Family) -> Self {
+        for _ in 0..5 {
+            if let Some(swtpm) = Self::try_start(family) {
+                return swtpm;
+            }
+        }
+        panic!("swtpm did not start");
+    }
+
+    fn try_start(family: Family) -> Option<Self> {
         let state = TempDir::new("swtpm");
         let (data, ctrl) = free_ports();
         let mut cmd = Command::new("swtpm");
@@ -684,15 +704,22 @@ impl Swtpm {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let child = cmd.spawn().expect("swtpm");
-        let swtpm = Self {
+        let mut swtpm = Self {
             child,
             data: format!("127.0.0.1:{data}").parse().unwrap(),
             ctrl: format!("127.0.0.1:{ctrl}").parse().unwrap(),
             _state: state,
         };
-        wait_for_port(swtpm.ctrl);
-        wait_for_port(swtpm.data);
-        swtpm
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(swtpm.ctrl).is_err() || TcpStream::connect(swtpm.data).is_err() {
+            if swtpm.child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        // Still ours (a port taken by someone else makes swtpm exit).
+        thread::sleep(Duration::from_millis(20));
+        swtpm.child.try_wait().ok().flatten().is_none().then_some(swtpm)
     }
 
     /// Waits for the process to exit by itself.
