@@ -57,9 +57,34 @@ impl fmt::Debug for EngineSpec {
 /// wired in yet; `vtpm-tool serve` then refuses to start for it.
 pub fn builtin(family: Family) -> Option<EngineSpec> {
     match family {
-        Family::Tpm12 | Family::Tpm20 => None,
+        Family::Tpm12 => Some(tpm12_spec()),
+        Family::Tpm20 => None,
     }
 }
+
+/// The `tpm12` crate with its default configuration: vendor `XVTP`, no platform
+/// physical presence, no endorsement key until TPM_CreateEndorsementKeyPair (as
+/// swtpm), TPM 1.2 rev 116.
+fn tpm12_spec() -> EngineSpec {
+    let config = tpm12::Config::default();
+    let version = &config.version;
+    let info = EngineInfo {
+        level: u32::from(version.spec_level),
+        revision: 116,
+        manufacturer: format!("id:{:08X}", u32::from_be_bytes(version.vendor_id)),
+        version: format!("id:{:04X}{:04X}", version.rev_major, version.rev_minor),
+        model: String::from(MODEL),
+    };
+    let build: Build = Arc::new(move |drbg| {
+        let engine = tpm12::Tpm12::new(drbg, config.clone())
+            .map_err(|e| -> BuildError { e.to_string().into() })?;
+        Ok(Box::new(engine) as BoxedEngine)
+    });
+    EngineSpec { family: Family::Tpm12, info, build }
+}
+
+/// The model name CMD_GET_INFO reports for the engines of this project.
+const MODEL: &str = "rust-vtpm";
 
 impl EngineInfo {
     /// The JSON document libtpms' `TPMLIB_GetInfo` returns for `flags`, limited to

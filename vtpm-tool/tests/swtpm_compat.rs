@@ -127,7 +127,10 @@ fn compare_control_replies(family: Family) {
     // Known, deliberate difference: swtpm 0.7 answers TPM_RETRY for an unknown
     // blob type (it looks for a file of no name); newer swtpm and this server
     // answer TPM_FAIL.
-    assert_eq!(ctrl(ours.ctrl_addr(), cmd::GET_STATEBLOB, &words(&[0, 9, 0])), words(&[9, 0, 0, 0]));
+    assert_eq!(
+        ctrl(ours.ctrl_addr(), cmd::GET_STATEBLOB, &words(&[0, 9, 0])),
+        words(&[9, 0, 0, 0])
+    );
 }
 
 #[test]
@@ -149,7 +152,10 @@ fn shutdown_ends_both_servers() {
         let mut reference = Swtpm::start(family);
         let dir = TempDir::new("compat-shutdown");
         let ours = start_fake(family, dir.path());
-        assert_eq!(ctrl(reference.ctrl, cmd::SHUTDOWN, &[]), ctrl(ours.ctrl_addr(), cmd::SHUTDOWN, &[]));
+        assert_eq!(
+            ctrl(reference.ctrl, cmd::SHUTDOWN, &[]),
+            ctrl(ours.ctrl_addr(), cmd::SHUTDOWN, &[])
+        );
         assert!(reference.wait_exit(Duration::from_secs(5)));
         assert!(ours.join().is_ok());
     }

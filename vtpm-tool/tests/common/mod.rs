@@ -749,3 +749,117 @@ pub fn wait_for_port(addr: SocketAddr) {
         thread::sleep(Duration::from_millis(10));
     }
 }
+
+// ---- the real binary --------------------------------------------------------------
+
+/// `vtpm-tool serve` running as a child process.
+pub struct Tool {
+    pub child: Child,
+    pub data: SocketAddr,
+    pub ctrl: SocketAddr,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// The endpoint printed after `prefix` on a stderr line of the tool.
+fn endpoint_after(line: &str, marker: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find(marker)? + marker.len()..];
+    let end = rest.find(';').unwrap_or(rest.len());
+    tcp_addr(&rest[..end].parse::<Endpoint>().ok()?).into()
+}
+
+impl Tool {
+    /// Starts the binary; `Err` carries its stderr if it exits instead of serving.
+    pub fn spawn(args: &[&str]) -> Result<Self, String> {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vtpm-tool"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vtpm-tool");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (mut data, mut ctrl, mut seen) = (None, None, String::new());
+        while data.is_none() || ctrl.is_none() {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.wait();
+                return Err(seen);
+            };
+            data = data.or_else(|| endpoint_after(&line, "data channel on "));
+            ctrl = ctrl.or_else(|| endpoint_after(&line, "control channel on "));
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let stderr = Arc::new(Mutex::new(seen));
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Ok(Self { child, data: data.unwrap(), ctrl: ctrl.unwrap(), stderr })
+    }
+
+    /// `serve` on system-chosen loopback ports.
+    pub fn serve(family: Family, state: &Path) -> Result<Self, String> {
+        let flag = match family {
+            Family::Tpm12 => "--tpm1.2",
+            Family::Tpm20 => "--tpm2",
+        };
+        Self::spawn(&[
+            "serve",
+            flag,
+            "--server",
+            "tcp:127.0.0.1:0",
+            "--ctrl",
+            "tcp:127.0.0.1:0",
+            "--state",
+            state.to_str().unwrap(),
+        ])
+    }
+
+    /// SIGKILL: no chance to save anything.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- TPM 1.2 commands ---------------------------------------------------------------
+
+pub mod tpm12 {
+    use super::tpm_command;
+    use tpm_engine::Family;
+
+    pub fn extend(pcr: u32, digest: [u8; 20]) -> Vec<u8> {
+        let mut p = pcr.to_be_bytes().to_vec();
+        p.extend_from_slice(&digest);
+        tpm_command(Family::Tpm12, 0x14, &p)
+    }
+
+    pub fn pcr_read(pcr: u32) -> Vec<u8> {
+        tpm_command(Family::Tpm12, 0x15, &pcr.to_be_bytes())
+    }
+
+    pub fn get_random(n: u32) -> Vec<u8> {
+        tpm_command(Family::Tpm12, 0x46, &n.to_be_bytes())
+    }
+}
