@@ -7,6 +7,7 @@
 //! of both families plus three private ones.
 
 #![allow(dead_code, reason = "each test crate uses a different part of this module")]
+#![allow(clippy::cast_possible_truncation, reason = "test lengths are small constants")]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
