@@ -91,7 +91,9 @@ impl StateDir {
             .open(&tmp)
             .map_err(io(&tmp))?;
         file.write_all(snapshot).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
+        // The contents (and the length, which fdatasync includes) must be on disk
+        // before the rename can make them the snapshot.
+        file.sync_data().map_err(io(&tmp))?;
         drop(file);
         let path = self.snapshot_path();
         fs::rename(&tmp, &path).map_err(io(&path))?;
