@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the TPM 1.2 engine alone (no transport): Extend,
 //! PcrRead, GetRandom, CreateWrapKey (RSA-2048), Seal/Unseal and Sign.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths of small, known buffers")]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use tpm_engine::{Drbg, ExecContext, TpmEngine};
 use tpm12::{Config, Tpm12, crypto};

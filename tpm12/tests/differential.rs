@@ -3,6 +3,8 @@
 //! structurally where randomness enters. Needs `swtpm` on PATH (CI installs it);
 //! without it every test fails with an install hint.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths of small, known buffers")]
+
 mod common;
 
 use common::{Pair, cmd, code, hex};

@@ -2,6 +2,8 @@
 //! engine-contract details (locality, dirty flags, buffer size, DRTM), and
 //! property tests that no input panics or yields a malformed response.
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths of small, known buffers")]
+
 mod common;
 
 use common::{assert_well_formed, cmd, code, ctx, engine_started};

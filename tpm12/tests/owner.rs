@@ -5,6 +5,8 @@
 //! produces is then checked with the other side's rules (signatures verify,
 //! sealed data unseals).
 
+#![allow(clippy::cast_possible_truncation, reason = "test code: lengths of small, known buffers")]
+
 mod common;
 
 use common::{Pair, cmd, code};

@@ -82,10 +82,10 @@ fn startup_state(tpm: &mut Tpm12) -> TpmResult<()> {
     tpm.vol.pcrs = saved.pcrs;
     // Resettable PCRs are never restored (action 3.c.i).
     for (i, attr) in super::pcr::ATTRIBUTES.iter().enumerate() {
-        if attr.reset {
-            if let Some(pcr) = tpm.vol.pcrs.get_mut(i) {
-                *pcr = super::pcr::default_value(i);
-            }
+        if attr.reset
+            && let Some(pcr) = tpm.vol.pcrs.get_mut(i)
+        {
+            *pcr = super::pcr::default_value(i);
         }
     }
     tpm.vol.active_counter = saved.active_counter;
@@ -174,8 +174,7 @@ pub(crate) fn get_random(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     // The answer must fit the output buffer: header (10) and the size field (4).
     let max = tpm.buffer_size.saturating_sub(14);
     let n = usize::try_from(requested).unwrap_or(usize::MAX).min(max);
-    let mut bytes = Vec::new();
-    bytes.resize(n, 0);
+    let mut bytes = alloc::vec![0; n];
     tpm.drbg.fill(&mut bytes);
     let mut w = Writer::with_capacity(n + 4);
     write_sized(&mut w, &bytes);

@@ -216,7 +216,7 @@ pub(crate) fn get_pub_key(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> 
     if handle == kh::SRK && !cmd.has_auth(1) && !tpm.perm.flags.read_srk_pub {
         return Err(TpmError::InvalidKeyhandle);
     }
-    if !(handle == kh::SRK && !cmd.has_auth(1)) {
+    if handle != kh::SRK || cmd.has_auth(1) {
         tpm.key_auth(cmd, 0, handle, &digest)?;
     }
     tpm.check_key_pcrs(handle, cmd.locality)?;

@@ -1,0 +1,5 @@
+include!("../linker/image-build.rs");
+
+fn main() {
+    link_image();
+}
