@@ -12,7 +12,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{Swtpm, TempDir, Tool, connect, have, response_code, startup_clear, tpm12, transact};
+use common::{
+    Swtpm, TempDir, Tool, connect, have, response_code, startup_clear, tpm2, tpm12, transact,
+};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,19 +34,11 @@ fn commands(family: Family) -> Vec<(&'static str, Vec<u8>)> {
             ("PCR Extend", tpm12::extend(10, [0x5a; 20])),
             ("PCR Read", tpm12::pcr_read(10)),
         ],
-        Family::Tpm20 => {
-            // TPM2_GetRandom(32).
-            let get_random = vec![0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7b, 0, 32];
-            // TPM2_PCR_Extend(PCR 16, SHA-256) with an empty password session.
-            let mut extend = vec![0x80, 0x02, 0, 0, 0, 65, 0, 0, 0x01, 0x82, 0, 0, 0, 16];
-            extend.extend_from_slice(&[0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 0, 0, 0]);
-            extend.extend_from_slice(&[0, 0, 0, 1, 0, 0x0b]);
-            extend.extend_from_slice(&[0x5a; 32]);
-            // TPM2_PCR_Read(SHA-256, PCR 16).
-            let read =
-                vec![0x80, 0x01, 0, 0, 0, 20, 0, 0, 0x01, 0x7e, 0, 0, 0, 1, 0, 0x0b, 3, 0, 0, 1];
-            vec![("GetRandom(32)", get_random), ("PCR Extend", extend), ("PCR Read", read)]
-        }
+        Family::Tpm20 => vec![
+            ("GetRandom(32)", tpm2::get_random(32)),
+            ("PCR Extend", tpm2::extend(16, [0x5a; 32])),
+            ("PCR Read", tpm2::pcr_read(16)),
+        ],
     }
 }
 

@@ -58,7 +58,7 @@ impl fmt::Debug for EngineSpec {
 pub fn builtin(family: Family) -> Option<EngineSpec> {
     match family {
         Family::Tpm12 => Some(tpm12_spec()),
-        Family::Tpm20 => None,
+        Family::Tpm20 => Some(tpm2_spec()),
     }
 }
 
@@ -81,6 +81,21 @@ fn tpm12_spec() -> EngineSpec {
         Ok(Box::new(engine) as BoxedEngine)
     });
     EngineSpec { family: Family::Tpm12, info, build }
+}
+
+/// The `tpm2` crate. Its identity (TPM_PT_MANUFACTURER "RUST", firmware
+/// 0x00010000, specification revision 1.59 level 0) is what its capability table
+/// reports (docs/tpm2.md, "Vendor values"); repeated here for CMD_GET_INFO.
+fn tpm2_spec() -> EngineSpec {
+    let info = EngineInfo {
+        level: 0,
+        revision: 159,
+        manufacturer: format!("id:{:08X}", u32::from_be_bytes(*b"RUST")),
+        version: String::from("id:00010000"),
+        model: String::from(MODEL),
+    };
+    let build: Build = Arc::new(|drbg| Ok(Box::new(tpm2::Tpm2::new(drbg)) as BoxedEngine));
+    EngineSpec { family: Family::Tpm20, info, build }
 }
 
 /// The model name CMD_GET_INFO reports for the engines of this project.

@@ -867,3 +867,38 @@ pub mod tpm12 {
         tpm_command(Family::Tpm12, 0x46, &n.to_be_bytes())
     }
 }
+
+// ---- TPM 2.0 commands ---------------------------------------------------------------
+
+pub mod tpm2 {
+    /// TPM2_GetRandom(n).
+    pub fn get_random(n: u16) -> Vec<u8> {
+        let mut c = vec![0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7b];
+        c.extend_from_slice(&n.to_be_bytes());
+        c
+    }
+
+    /// TPM2_PCR_Extend(pcr, SHA-256 digest) with an empty password session.
+    pub fn extend(pcr: u32, digest: [u8; 32]) -> Vec<u8> {
+        let mut c = vec![0x80, 0x02, 0, 0, 0, 65, 0, 0, 0x01, 0x82];
+        c.extend_from_slice(&pcr.to_be_bytes());
+        c.extend_from_slice(&[0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 0, 0, 0]);
+        c.extend_from_slice(&[0, 0, 0, 1, 0, 0x0b]);
+        c.extend_from_slice(&digest);
+        c
+    }
+
+    /// TPM2_PCR_Read of one SHA-256 PCR (0..=23).
+    pub fn pcr_read(pcr: u8) -> Vec<u8> {
+        let mut select = [0u8; 3];
+        select[usize::from(pcr / 8)] = 1 << (pcr % 8);
+        let mut c = vec![0x80, 0x01, 0, 0, 0, 20, 0, 0, 0x01, 0x7e, 0, 0, 0, 1, 0, 0x0b, 3];
+        c.extend_from_slice(&select);
+        c
+    }
+
+    /// The digest in a TPM2_PCR_Read answer for one PCR.
+    pub fn pcr_value(response: &[u8]) -> Vec<u8> {
+        response[response.len() - 32..].to_vec()
+    }
+}
