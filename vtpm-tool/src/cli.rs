@@ -42,12 +42,54 @@ pub struct ServeArgs {
     /// Directory that holds the TPM's state (created if missing).
     #[arg(long, value_name = "DIR")]
     pub state: PathBuf,
+    /// TPM 1.2 only: the vendor ID that TPM_CAP_PROP_MANUFACTURER, TPM_CAP_VERSION_VAL
+    /// and CMD_GET_INFO report (four ASCII characters, shorter ones padded with NUL;
+    /// default XVTP). For software that expects a particular vendor.
+    #[arg(long, value_name = "ID", conflicts_with = "tpm2", value_parser = parse_vendor)]
+    pub vendor: Option<[u8; 4]>,
+    /// TPM 1.2 only: the firmware revision (revMajor.revMinor of TPM_VERSION,
+    /// each 0-255; default 1.0).
+    #[arg(long, value_name = "MAJOR.MINOR", conflicts_with = "tpm2", value_parser = parse_firmware)]
+    pub firmware: Option<(u8, u8)>,
+}
+
+/// `--vendor`: one to four printable ASCII characters, NUL-padded (libtpms reports
+/// "IBM" as `49 42 4d 00`).
+fn parse_vendor(text: &str) -> Result<[u8; 4], String> {
+    if text.is_empty() || text.len() > 4 || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("{text:?} is not one to four printable ASCII characters"));
+    }
+    let mut id = [0u8; 4];
+    id[..text.len()].copy_from_slice(text.as_bytes());
+    Ok(id)
+}
+
+/// `--firmware`: `MAJOR.MINOR`, each a byte.
+fn parse_firmware(text: &str) -> Result<(u8, u8), String> {
+    let (major, minor) =
+        text.split_once('.').ok_or_else(|| format!("{text:?} is not MAJOR.MINOR"))?;
+    let byte = |part: &str| part.parse::<u8>().map_err(|e| format!("{part:?}: {e}"));
+    Ok((byte(major)?, byte(minor)?))
 }
 
 impl ServeArgs {
     /// The family asked for.
     pub fn family(&self) -> Family {
         if self.tpm12 { Family::Tpm12 } else { Family::Tpm20 }
+    }
+
+    /// The TPM 1.2 engine's configuration: the default with `--vendor` and
+    /// `--firmware` applied.
+    pub fn tpm12_config(&self) -> tpm12::Config {
+        let mut config = tpm12::Config::default();
+        if let Some(vendor) = self.vendor {
+            config.version.vendor_id = vendor;
+        }
+        if let Some((major, minor)) = self.firmware {
+            config.version.rev_major = major;
+            config.version.rev_minor = minor;
+        }
+        config
     }
 }
 
@@ -95,6 +137,27 @@ mod tests {
                 .unwrap(),
             Family::Tpm20
         );
+    }
+
+    #[test]
+    fn tpm12_identity_options_set_the_engine_config() {
+        let base = ["serve", "--ctrl", "tcp:127.0.0.1:1", "--state", "/tmp/s"];
+        let args = [&base[..], &["--tpm1.2", "--vendor", "IBM", "--firmware", "0.0"]].concat();
+        let Command::Serve(args) = parse(&args).unwrap().command;
+        let config = args.tpm12_config();
+        assert_eq!(config.version.vendor_id, *b"IBM\0");
+        assert_eq!((config.version.rev_major, config.version.rev_minor), (0, 0));
+        let Command::Serve(plain) = parse(&[&base[..], &["--tpm1.2"]].concat()).unwrap().command;
+        assert_eq!(plain.tpm12_config().version, tpm12::Config::default().version);
+        for bad in [
+            &["--vendor", "TOOLONG"][..],
+            &["--vendor", ""],
+            &["--firmware", "1"],
+            &["--firmware", "256.0"],
+        ] {
+            assert!(parse(&[&base[..], &["--tpm1.2"], bad].concat()).is_err(), "{bad:?}");
+        }
+        assert!(parse(&[&base[..], &["--tpm2", "--vendor", "IBM"]].concat()).is_err());
     }
 
     #[test]

@@ -57,16 +57,15 @@ impl fmt::Debug for EngineSpec {
 /// wired in yet; `vtpm-tool serve` then refuses to start for it.
 pub fn builtin(family: Family) -> Option<EngineSpec> {
     match family {
-        Family::Tpm12 => Some(tpm12_spec()),
+        Family::Tpm12 => Some(tpm12_with(tpm12::Config::default())),
         Family::Tpm20 => Some(tpm2_spec()),
     }
 }
 
-/// The `tpm12` crate with its default configuration: vendor `XVTP`, no platform
-/// physical presence, no endorsement key until TPM_CreateEndorsementKeyPair (as
-/// swtpm), TPM 1.2 rev 116.
-fn tpm12_spec() -> EngineSpec {
-    let config = tpm12::Config::default();
+/// The `tpm12` crate with `config` (by default: vendor `XVTP`, firmware 1.0, no
+/// platform physical presence, no endorsement key until
+/// TPM_CreateEndorsementKeyPair (as swtpm), TPM 1.2 rev 116).
+pub fn tpm12_with(config: tpm12::Config) -> EngineSpec {
     let version = &config.version;
     let info = EngineInfo {
         level: u32::from(version.spec_level),

@@ -7,6 +7,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::process::ExitCode;
 use std::thread;
+use tpm_engine::Family;
 use vtpm_tool::cli::{Cli, Command, ServeArgs};
 use vtpm_tool::server::{Config, Exit, Server};
 use vtpm_tool::{Error, engines};
@@ -27,7 +28,10 @@ fn main() -> ExitCode {
 
 fn serve(args: ServeArgs) -> Result<(), Error> {
     let family = args.family();
-    let engine = engines::builtin(family).ok_or(Error::NoEngine(family))?;
+    let engine = match family {
+        Family::Tpm12 => engines::tpm12_with(args.tpm12_config()),
+        Family::Tpm20 => engines::builtin(family).ok_or(Error::NoEngine(family))?,
+    };
     let state_dir = args.state.clone();
     let config = Config { engine, data: args.server, ctrl: args.ctrl, state_dir: args.state };
     let server = Server::start(config)?;

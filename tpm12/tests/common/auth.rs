@@ -49,8 +49,9 @@ impl Side for Sw<'_> {
     }
 }
 
-/// The engine, in-process, on the wall clock (so lockout timing compares).
-pub struct Eng<'a>(pub &'a mut tpm12::Tpm12, pub u8);
+/// Ours (the engine in-process, or vtpm-tool), on the wall clock (so lockout
+/// timing compares).
+pub struct Eng<'a>(pub &'a mut super::Ours, pub u8);
 
 impl Side for Eng<'_> {
     fn tx(&mut self, command: &[u8]) -> Vec<u8> {
@@ -62,7 +63,7 @@ impl Side for Eng<'_> {
         self.1 = locality;
     }
     fn name(&self) -> &'static str {
-        "engine"
+        self.0.name()
     }
     fn init(&mut self) {
         self.0.init();

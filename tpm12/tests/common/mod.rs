@@ -51,9 +51,57 @@ impl Swtpm {
                  (Debian/Ubuntu: apt-get install swtpm swtpm-tools)"
             );
         }
+        Self::spawn("swtpm", "tpm12-diff", |dir, port, ctrl_port| {
+            vec![
+                "socket".into(),
+                "--tpmstate".into(),
+                format!("dir={}", dir.display()),
+                "--server".into(),
+                format!("type=tcp,port={port}"),
+                "--ctrl".into(),
+                format!("type=tcp,port={ctrl_port}"),
+                "--flags".into(),
+                "not-need-init,startup-clear".into(),
+            ]
+        })
+    }
+
+    /// Starts `vtpm-tool serve --tpm1.2` (the binary at `program`) with a fresh
+    /// state directory, reporting libtpms's vendor identity (`--vendor IBM
+    /// --firmware 0.0`, as [`libtpms_like_config`]), and sends it
+    /// TPM_Startup(ST_CLEAR), so it is where swtpm with `startup-clear` is.
+    pub fn start_vtpm_tool(program: &str) -> Self {
+        let mut server = Self::spawn(program, "tpm12-diff-tool", |dir, port, ctrl_port| {
+            vec![
+                "serve".into(),
+                "--tpm1.2".into(),
+                "--server".into(),
+                format!("tcp:127.0.0.1:{port}"),
+                "--ctrl".into(),
+                format!("tcp:127.0.0.1:{ctrl_port}"),
+                "--state".into(),
+                dir.display().to_string(),
+                "--vendor".into(),
+                "IBM".into(),
+                "--firmware".into(),
+                "0.0".into(),
+            ]
+        });
+        let rsp = server.transmit(&cmd(0xC1, 0x99, &1u16.to_be_bytes()));
+        assert_eq!(code(&rsp), 0, "vtpm-tool: TPM_Startup(ST_CLEAR) failed");
+        server
+    }
+
+    /// Runs `program` with the arguments `args(state dir, data port, ctrl port)`
+    /// on free loopback ports until its data channel accepts a connection.
+    fn spawn(
+        program: &str,
+        prefix: &str,
+        args: impl Fn(&std::path::Path, u16, u16) -> Vec<String>,
+    ) -> Self {
         for _attempt in 0..5 {
             let dir = std::env::temp_dir().join(format!(
-                "tpm12-diff-{}-{}",
+                "{prefix}-{}-{}",
                 std::process::id(),
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -62,20 +110,12 @@ impl Swtpm {
             ));
             std::fs::create_dir_all(&dir).unwrap();
             let (port, ctrl_port) = (free_port(), free_port());
-            let mut child = Command::new("swtpm")
-                .arg("socket")
-                .arg("--tpmstate")
-                .arg(format!("dir={}", dir.display()))
-                .arg("--server")
-                .arg(format!("type=tcp,port={port}"))
-                .arg("--ctrl")
-                .arg(format!("type=tcp,port={ctrl_port}"))
-                .arg("--flags")
-                .arg("not-need-init,startup-clear")
+            let mut child = Command::new(program)
+                .args(args(&dir, port, ctrl_port))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("cannot run swtpm");
+                .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -91,7 +131,7 @@ impl Swtpm {
             let _ = child.wait();
             let _ = std::fs::remove_dir_all(&dir);
         }
-        panic!("swtpm did not start");
+        panic!("{program} did not start");
     }
 
     /// Sends one command and reads the whole response.
@@ -134,6 +174,72 @@ impl Swtpm {
         payload.extend_from_slice(data);
         assert_eq!(self.ctrl(CMD_HASH_DATA, &payload), 0);
         assert_eq!(self.ctrl(CMD_HASH_END, &[]), 0);
+    }
+}
+
+/// The TPM the tests check against libtpms. Compiled into this crate's tests it is
+/// the engine in-process; compiled into vtpm-tool's tests (which include these
+/// suites with `#[path]`, and where Cargo sets `CARGO_BIN_EXE_vtpm-tool`) it is the
+/// real `vtpm-tool serve --tpm1.2` binary over swtpm's socket protocol.
+pub enum Ours {
+    /// The engine, called directly.
+    Engine(Box<Tpm12>),
+    /// `vtpm-tool serve --tpm1.2`, and the locality last set on its control channel.
+    Tool(Swtpm, u8),
+}
+
+/// The vtpm-tool binary these tests drive, when they are built as vtpm-tool's.
+pub const VTPM_TOOL: Option<&str> = option_env!("CARGO_BIN_EXE_vtpm-tool");
+
+impl Ours {
+    /// A started TPM (past TPM_Startup(ST_CLEAR)) identifying as libtpms does.
+    pub fn started() -> Self {
+        match VTPM_TOOL {
+            Some(program) => Self::Tool(Swtpm::start_vtpm_tool(program), 0),
+            None => Self::Engine(Box::new(engine_started(libtpms_like_config()))),
+        }
+    }
+
+    /// Executes one command at `context.locality` (the server keeps its own clock).
+    pub fn execute(&mut self, context: ExecContext, command: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Engine(tpm) => tpm.execute(context, command),
+            Self::Tool(server, locality) => {
+                if *locality != context.locality {
+                    server.set_locality(context.locality);
+                    *locality = context.locality;
+                }
+                server.transmit(command)
+            }
+        }
+    }
+
+    /// _TPM_Init (CMD_INIT for the server).
+    pub fn init(&mut self) {
+        match self {
+            Self::Engine(tpm) => tpm.init(),
+            Self::Tool(server, _) => server.init(),
+        }
+    }
+
+    /// A whole _TPM_Hash_Start / _TPM_Hash_Data / _TPM_Hash_End measurement.
+    pub fn hash(&mut self, data: &[u8]) {
+        match self {
+            Self::Engine(tpm) => {
+                tpm.hash_start();
+                tpm.hash_data(data);
+                tpm.hash_end();
+            }
+            Self::Tool(server, _) => server.hash(data),
+        }
+    }
+
+    /// What the messages call this side.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Engine(_) => "engine",
+            Self::Tool(..) => "vtpm-tool",
+        }
     }
 }
 
@@ -204,10 +310,10 @@ pub fn assert_well_formed(rsp: &[u8]) {
     assert_eq!(u32::from_be_bytes(rsp[2..6].try_into().unwrap()) as usize, rsp.len());
 }
 
-/// swtpm and the engine, fed the same commands.
+/// swtpm and ours (the engine or vtpm-tool, see [`Ours`]), fed the same commands.
 pub struct Pair {
     pub sw: Swtpm,
-    pub tpm: Tpm12,
+    pub tpm: Ours,
     pub locality: u8,
     /// Sequences (commands) compared so far.
     pub compared: usize,
@@ -216,12 +322,7 @@ pub struct Pair {
 impl Pair {
     /// Both started with ST_CLEAR.
     pub fn new() -> Self {
-        Self {
-            sw: Swtpm::start(),
-            tpm: engine_started(libtpms_like_config()),
-            locality: 0,
-            compared: 0,
-        }
+        Self { sw: Swtpm::start(), tpm: Ours::started(), locality: 0, compared: 0 }
     }
 
     /// Sends `command` to both; returns (swtpm, engine).
@@ -237,7 +338,8 @@ impl Pair {
     /// Sends `command` to both and requires identical responses.
     pub fn same(&mut self, command: &[u8]) -> Vec<u8> {
         let (a, b) = self.both(command);
-        assert_eq!(hex(&b), hex(&a), "engine differs from libtpms for command {}", hex(command));
+        let ours = self.tpm.name();
+        assert_eq!(hex(&b), hex(&a), "{ours} differs from libtpms for command {}", hex(command));
         b
     }
 
@@ -248,8 +350,9 @@ impl Pair {
         assert_eq!(
             code(&b),
             code(&a),
-            "return codes differ for {}: libtpms {} engine {}",
+            "return codes differ for {}: libtpms {} {} {}",
             hex(command),
+            self.tpm.name(),
             hex(&a),
             hex(&b)
         );
