@@ -1,5 +1,5 @@
 //! Differential tests of attestation and identities: TPM_Quote, TPM_Quote2,
-//! TPM_CertifyKey, TPM_Sign with the INFO scheme, TPM_MakeIdentity and
+//! TPM_CertifyKey, TPM_Sign with the INFO scheme, TPM_TickStampBlob, TPM_MakeIdentity and
 //! TPM_ActivateIdentity, run against libtpms (swtpm) and the engine. Keys are
 //! random, so each side's signatures are verified with that side's public keys and
 //! only the deterministic parts of the answers are compared byte for byte; the
@@ -181,6 +181,47 @@ fn quotes(s: &mut dyn Side) -> Log {
             what,
             &call(s, 0xC2, 0x3C, &h.to_be_bytes(), &sized(&area), &mut [(&mut sess, &USAGE)]),
         );
+    }
+    // TPM_TickStampBlob: TPM_SIGN_INFO ("TSTP", antiReplay, digestToStamp || T1)
+    // signed with the SHA1 and INFO schemes, verified over the returned ticks
+    // (their values and rate are each TPM's own; the tag is compared).
+    let (anti_replay, to_stamp) = ([0x71u8; 20], [0x72u8; 20]);
+    let stamp = [&anti_replay[..], &to_stamp[..]].concat();
+    for (what, h, m) in [("tick stamp sha1", h_sha1, &m_sha1), ("tick stamp info", h_info, &m_info)]
+    {
+        let mut sess = oiap(s);
+        let r = call(s, 0xC2, 0xF2, &h.to_be_bytes(), &stamp, &mut [(&mut sess, &USAGE)]);
+        log.bytes(what, &r, &r[10..12]);
+        let ticks = &r[10..42];
+        assert_eq!(&r[42..46], &256u32.to_be_bytes(), "{side}: {what} signature size");
+        let mut h1 = 5u16.to_be_bytes().to_vec();
+        h1.extend_from_slice(b"TSTP");
+        h1.extend_from_slice(&anti_replay);
+        h1.extend_from_slice(&sized(&[&to_stamp[..], ticks].concat()));
+        verify(m, &h1, &r[46..46 + 256], what, side);
+    }
+    let mut body = h_never.to_be_bytes().to_vec();
+    body.extend_from_slice(&stamp);
+    let r = s.tx(&cmd(0xC1, 0xF2, &body));
+    log.bytes("tick stamp no auth", &r, &r[10..12]);
+    let mut h1 = 5u16.to_be_bytes().to_vec();
+    h1.extend_from_slice(b"TSTP");
+    h1.extend_from_slice(&anti_replay);
+    h1.extend_from_slice(&sized(&[&to_stamp[..], &r[10..42]].concat()));
+    verify(&m_never, &h1, &r[46..46 + 256], "tick stamp no auth", side);
+    let mut body = h_sha1.to_be_bytes().to_vec();
+    body.extend_from_slice(&stamp);
+    log.all("tick stamp without session", &s.tx(&cmd(0xC1, 0xF2, &body)));
+    log.all("tick stamp short", &s.tx(&cmd(0xC1, 0xF2, &body[..body.len() - 1])));
+    for (what, h, secret) in [
+        ("tick stamp wrong secret", h_sha1, [9; 20]),
+        ("tick stamp DER key", h_der, USAGE),
+        ("tick stamp bind key", h_bind, USAGE),
+        ("tick stamp no such key", 0x0102_0304, USAGE),
+        ("tick stamp SRK", SRK_HANDLE, SRK),
+    ] {
+        let mut sess = oiap(s);
+        log.all(what, &call(s, 0xC2, 0xF2, &h.to_be_bytes(), &stamp, &mut [(&mut sess, &secret)]));
     }
     log
 }

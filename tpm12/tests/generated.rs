@@ -222,6 +222,9 @@ fn templates() -> Vec<Template> {
         t("UnBind", 0x1E, KEY_OIAP, true, true, |c, _| (be(c.key), sized(&[1; 256]))),
         t("Sign", 0x3C, KEY_OIAP, true, false, |c, _| (be(c.key), sized(&[1; 20]))),
         t("Quote", 0x16, KEY_OIAP, true, false, |c, _| (be(c.key), cat(&[&[5; 20], &[0, 1, 3]]))),
+        t("TickStampBlob", 0xF2, KEY_OIAP, true, false, |c, _| {
+            (be(c.key), cat(&[&[5; 20], &[6; 20]]))
+        }),
         t("Quote2", 0x3E, KEY_OIAP, true, false, |c, _| {
             (be(c.key), cat(&[&[5; 20], &[0, 1, 3], &[1]]))
         }),

@@ -1,5 +1,5 @@
-//! Attestation: TPM_Quote, TPM_Quote2 and TPM_CertifyKey (Part 3 §16.3, §16.5,
-//! §13.8), and the signature the three share.
+//! Attestation: TPM_Quote, TPM_Quote2, TPM_CertifyKey and TPM_TickStampBlob (Part 3
+//! §16.3, §16.5, §13.8, §23.4), and the signature they share.
 
 use alloc::vec::Vec;
 use tpm_engine::wire::Writer;
@@ -55,6 +55,37 @@ pub(crate) fn quote(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
     let sig = sign_structure(tpm, &key, &crypto::sha1(&[q1.as_slice()]))?;
     let mut w = Writer::with_capacity(composite.len() + 4 + sig.len());
     w.bytes(&composite);
+    write_sized(&mut w, &sig);
+    Ok(Out::params(w.into_vec()))
+}
+
+/// TPM_TickStampBlob (Part 3 §23.4): signs a TPM_SIGN_INFO ("TSTP", replay =
+/// antiReplay, data = digestToStamp || TPM_CURRENT_TICKS) and returns the ticks.
+pub(crate) fn tick_stamp_blob(tpm: &mut Tpm12, cmd: &mut Cmd<'_>) -> TpmResult<Out> {
+    let key_handle = cmd.r.u32()?;
+    let start = cmd.mark();
+    let anti_replay = read_digest(&mut cmd.r)?;
+    let to_stamp = read_digest(&mut cmd.r)?;
+    tpm.check(cmd, check::ALL)?;
+    let digest = cmd.in_digest(start);
+    let (key, _) = tpm.loaded_key(key_handle, false, cmd.locality)?;
+    tpm.key_auth(cmd, 0, key_handle, &digest)?;
+    // Actions 2–3, in libtpms's order: the usage, then the scheme.
+    if !matches!(key.public.usage, ku::SIGNING | ku::IDENTITY | ku::LEGACY) {
+        return Err(TpmError::InvalidKeyusage);
+    }
+    if !matches!(key.public.parms.sig_scheme, ss::RSASSAPKCS1V15_SHA1 | ss::RSASSAPKCS1V15_INFO) {
+        return Err(TpmError::InappropriateSig);
+    }
+    // Actions 5–7: T1, then H1 = TPM_SIGN_INFO over digestToStamp || T1.
+    let ticks = super::admin::current_ticks(tpm);
+    let mut h1 = Writer::new();
+    h1.u16(stag::SIGNINFO).bytes(b"TSTP").bytes(&anti_replay);
+    h1.u32(u32::try_from(20 + ticks.len()).map_err(|_| TpmError::Fail)?);
+    h1.bytes(&to_stamp).bytes(&ticks);
+    let sig = sign_structure(tpm, &key, &crypto::sha1(&[h1.as_slice()]))?;
+    let mut w = Writer::with_capacity(ticks.len() + 4 + sig.len());
+    w.bytes(&ticks);
     write_sized(&mut w, &sig);
     Ok(Out::params(w.into_vec()))
 }

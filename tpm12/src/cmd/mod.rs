@@ -93,6 +93,7 @@ pub(crate) fn lookup(ordinal: u32) -> Option<(Handler, Tags)> {
         ord::QUOTE => (attest::quote, T0 | T1),
         ord::QUOTE2 => (attest::quote2, T0 | T1),
         ord::CERTIFY_KEY => (attest::certify_key, T0 | T1 | T2),
+        ord::TICK_STAMP_BLOB => (attest::tick_stamp_blob, T0 | T1),
         ord::MAKE_IDENTITY => (identity::make_identity, T1 | T2),
         ord::ACTIVATE_IDENTITY => (identity::activate_identity, T1 | T2),
         // Monotonic counters (Part 3 §25).
