@@ -7,4 +7,6 @@
 
 extern crate alloc;
 
+pub mod app;
+pub mod options;
 pub mod service;
