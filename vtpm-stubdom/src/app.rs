@@ -460,6 +460,50 @@ pub fn start<D: BlockDevice, K: KeyKeeper>(
     Ok((vtpm, origin))
 }
 
+/// The vTPM's store over the domain's drivers.
+pub type XenPersist<P> = StorePersist<BlkDisk<P>, vtpm_store::ProtoKeeper<ManagerLink<P>>>;
+
+/// Random bytes asked of the hardware TPM (through the manager) to seed the vTPM.
+const SEED_BYTES: u32 = 32;
+
+/// Everything between the banner and serving: the manager channel (`manager_node`,
+/// normally [`tpmfront::DEFAULT_NODE`]), hardware randomness, the state disk (the
+/// domain's first `device/vbd`), the state (loaded or new), and tpmback.
+pub fn boot<P: Platform>(
+    bus: &Rc<Bus<P>>,
+    options: &Options,
+    manager_node: &str,
+) -> Result<(Server<P, XenPersist<P>>, Origin), Error> {
+    let mut link = ManagerLink::open(bus, manager_node)?;
+    let random = link.hardware_random(SEED_BYTES).map_err(|e| {
+        Error::Driver(format!("cannot get randomness from the manager ({manager_node}): {e}"))
+    })?;
+    if random.len() < SEED_BYTES as usize {
+        return Err(Error::Driver(format!(
+            "the manager returned {} random bytes, {SEED_BYTES} needed",
+            random.len()
+        )));
+    }
+    // The hardware TPM's bytes carry the entropy; the time only separates two boots
+    // that were handed the same bytes by a broken manager.
+    let mut entropy = Zeroizing::new(random.to_vec());
+    entropy.extend_from_slice(&bus.now_ns().to_le_bytes());
+    let disk = BlkDisk::open_first(bus)?;
+    let (node, size) = (String::from(disk.node()), disk.size_bytes());
+    kernel::info!("state disk {node}: {size} bytes");
+    let now_ms = bus.now_ns() / 1_000_000;
+    let keeper = vtpm_store::ProtoKeeper::new(link);
+    let (vtpm, origin) = start(options, disk, keeper, &entropy, now_ms).map_err(|e| match e {
+        // Name the disk: the store's message gives only sizes and sectors.
+        Error::Load(e) => {
+            Error::Driver(format!("state disk {node} ({size} bytes): {}", Error::Load(e)))
+        }
+        other => other,
+    })?;
+    kernel::info!("{}: {origin}", vtpm.family());
+    Ok((Server::new(Rc::clone(bus), vtpm, options)?, origin))
+}
+
 // ---------------------------------------------------------------------------------
 // Serving.
 

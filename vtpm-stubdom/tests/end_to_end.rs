@@ -7,8 +7,7 @@ use tpm_engine::Family;
 use tpmback::testing::FakeFrontend;
 use tpmfront::testing::FakeBackend;
 use vtpm_proto::{Hashkey, Request, Response, ReturnCode};
-use vtpm_store::ProtoKeeper;
-use vtpm_stubdom::app::{self, BlkDisk, ManagerLink, Origin, Server, StorePersist};
+use vtpm_stubdom::app::{self, Origin, Server};
 use vtpm_stubdom::options::Options;
 use xenbus::XenbusState;
 use xenbus::sim::{Sim, SimDomain};
@@ -67,9 +66,7 @@ fn manager(host: &Host) -> tpmfront::testing::Responder {
     })
 }
 
-type Disk = BlkDisk<SimDomain>;
-type Keeper = ProtoKeeper<ManagerLink<SimDomain>>;
-type Vtpm = Server<SimDomain, StorePersist<Disk, Keeper>>;
+type Vtpm = Server<SimDomain, app::XenPersist<SimDomain>>;
 
 /// One boot of the vTPM domain on a fresh simulated host holding `host`'s disk and
 /// manager record.
@@ -95,13 +92,7 @@ impl Boot {
     }
 
     fn start(&self, options: &Options) -> Result<(Vtpm, Origin), app::Error> {
-        let bus = self.sim.bus(VTPM);
-        let disk = BlkDisk::open_first(&bus)?;
-        let mut link = ManagerLink::open(&bus, tpmfront::DEFAULT_NODE)?;
-        let entropy = link.hardware_random(32).expect("manager randomness");
-        let (vtpm, origin) =
-            app::start(options, disk, ProtoKeeper::new(link), &entropy, bus.now_ns() / 1_000_000)?;
-        Ok((Server::new(bus, vtpm, options)?, origin))
+        app::boot(&self.sim.bus(VTPM), options, tpmfront::DEFAULT_NODE)
     }
 
     /// The disk as the vTPM left it.
@@ -270,7 +261,7 @@ fn a_lost_state_stops_the_vtpm_unless_reset_is_allowed() {
     // The disk is replaced by a blank one; the manager still holds the key.
     let boot = Boot::new(&host);
     match boot.start(&tpm12()) {
-        Err(e @ app::Error::Load(_)) => {
+        Err(e @ app::Error::Driver(_)) => {
             assert!(format!("{e}").contains("reset-on-missing-state"), "{e}");
         }
         other => panic!("expected a load failure, got {:?}", other.map(|(_, o)| o)),
@@ -299,7 +290,7 @@ fn a_replayed_or_corrupted_disk_is_refused() {
     let current = host.disk.borrow().clone();
     *host.disk.borrow_mut() = old;
     let boot = Boot::new(&host);
-    assert!(matches!(boot.start(&tpm12()), Err(app::Error::Load(_))));
+    assert!(matches!(boot.start(&tpm12()), Err(app::Error::Driver(_))));
 
     // Corruption: one flipped byte in each slot's body.
     let mut corrupted = current.clone();
@@ -307,7 +298,7 @@ fn a_replayed_or_corrupted_disk_is_refused() {
     corrupted[DISK_BYTES / 2 + 100] ^= 1;
     *host.disk.borrow_mut() = corrupted;
     let boot = Boot::new(&host);
-    assert!(matches!(boot.start(&tpm12()), Err(app::Error::Load(_))));
+    assert!(matches!(boot.start(&tpm12()), Err(app::Error::Driver(_))));
 
     // The genuine image still loads.
     *host.disk.borrow_mut() = current;
@@ -403,4 +394,18 @@ fn a_guest_reconnecting_keeps_the_same_tpm() {
     let read = exchange(&mut server, &guest, &pcr_read(13), 0);
     assert_eq!(read[10..30], extended[10..30]);
     let _ = &boot.manager;
+}
+
+#[test]
+fn a_disk_too_small_is_named_with_its_size() {
+    let host = Host::new();
+    *host.disk.borrow_mut() = vec![0; 4096];
+    let boot = Boot::new(&host);
+    match boot.start(&tpm12()) {
+        Err(e) => {
+            let text = format!("{e}");
+            assert!(text.contains("device/vbd/51712") && text.contains("4096"), "{text}");
+        }
+        Ok(_) => panic!("a 4 KiB disk was accepted"),
+    }
 }
