@@ -326,8 +326,11 @@ impl<D: BlockDevice, K: KeyKeeper> Persist for StorePersist<D, K> {
 /// Builds an engine of `family` with its own generator.
 pub fn build_engine(family: Family, drbg: Drbg) -> Result<Box<dyn TpmEngine>, Error> {
     let mut engine: Box<dyn TpmEngine> = match family {
+        // The EK is made at manufacture, as the C vTPM did (GENERATE_EK, specs §4.4):
+        // TrouSerS' tpm_takeownership needs one and guests cannot be expected to run
+        // TPM_CreateEndorsementKeyPair first.
         Family::Tpm12 => Box::new(
-            tpm12::Tpm12::new(drbg, tpm12::Config::default())
+            tpm12::Tpm12::new(drbg, tpm12::Config { manufacture_ek: true, ..Default::default() })
                 .map_err(|e| Error::Engine(format!("{e:?}")))?,
         ),
         Family::Tpm20 => Box::new(tpm2::Tpm2::new(drbg)),

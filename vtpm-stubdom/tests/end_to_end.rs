@@ -155,6 +155,10 @@ fn a_guest_extends_a_pcr_that_survives_a_vtpm_restart() {
     let (mut server, origin) = boot.start(&tpm12()).expect("start");
     assert_eq!(origin, Origin::New);
     let guest = boot.guest(GUEST);
+    // The EK exists from the start (TPM_ReadPubek, ordinal 0x7C), as tpm_takeownership needs.
+    let mut read_pubek = vec![0x00, 0xC1, 0, 0, 0, 30, 0, 0, 0, 0x7C];
+    read_pubek.extend_from_slice(&[0x11; 20]);
+    assert_eq!(code(&exchange(&mut server, &guest, &read_pubek, 0)), 0);
     let before = exchange(&mut server, &guest, &pcr_read(10), 0);
     assert_eq!(code(&before), 0);
     assert_eq!(&before[10..30], &[0u8; 20]);
