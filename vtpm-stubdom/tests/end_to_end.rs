@@ -413,3 +413,46 @@ fn a_disk_too_small_is_named_with_its_size() {
         Ok(_) => panic!("a 4 KiB disk was accepted"),
     }
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Any command bytes at any locality get one well-formed response (its size
+        /// field is its length), and the vTPM still answers a good command afterwards.
+        #[test]
+        fn any_command_gets_a_well_formed_answer(
+            commands in proptest::collection::vec(
+                (proptest::collection::vec(any::<u8>(), 1..200), any::<u8>()), 1..6),
+            tpm2 in any::<bool>(),
+        ) {
+            let host = Host::new();
+            let family = if tpm2 { Family::Tpm20 } else { Family::Tpm12 };
+            let options = Options { family, ..Options::default() };
+            let boot = Boot::new(&host);
+            let (mut server, _) = boot.start(&options).expect("start");
+            let guest = boot.guest(GUEST);
+            for (mut command, locality) in commands {
+                // Half the time, a plausible header in front of the garbage.
+                if command.len() >= 10 && command[0] & 1 == 0 {
+                    let len = u32::try_from(command.len()).unwrap().to_be_bytes();
+                    command[..2].copy_from_slice(if tpm2 { &[0x80, 0x01] } else { &[0x00, 0xC1] });
+                    command[2..6].copy_from_slice(&len);
+                }
+                let answer = exchange(&mut server, &guest, &command, locality);
+                prop_assert!(answer.len() >= 10);
+                let size = u32::from_be_bytes(answer[2..6].try_into().unwrap());
+                prop_assert_eq!(size as usize, answer.len());
+            }
+            let probe: Vec<u8> = if tpm2 {
+                vec![0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x7B, 0, 8]
+            } else {
+                pcr_read(0)
+            };
+            prop_assert_eq!(code(&exchange(&mut server, &guest, &probe, 0)), 0);
+        }
+    }
+}
