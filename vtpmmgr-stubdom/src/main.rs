@@ -2,8 +2,9 @@
 //! sealed on its disk (docs/architecture.md).
 //!
 //! This file is the wiring: options, the image's one xenstore client
-//! (`xenbus::xen::bus_or_crash`), the manager's disk, and the main loop
-//! (`xenbus::xen::run`, which returns only by ending the domain).
+//! (`xenbus::xen::bus_or_crash`), the manager's disk, its tpmback backend for the
+//! vTPMs, and the main loop (`xenbus::xen::run`, which returns only by ending the
+//! domain).
 
 #![no_std]
 #![no_main]
@@ -16,6 +17,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use blkfront::{Blkfront, Config};
 use kernel::Boot;
+use tpmback::{ErrorCodes, Event, Tpmback};
 use xenbus::Port;
 use xenbus::control::Service;
 use xenbus::xen::{XenBus, XenPlatform};
@@ -29,14 +31,26 @@ fn main(mut boot: Boot) -> ! {
         panic!("panic-test requested on the command line");
     }
     let bus = xenbus::xen::bus_or_crash(&mut boot);
-    let mut service = Manager { disk: open_disk(&bus) };
+    let disk = open_disk(&bus);
+    // The manager protocol's errors are TPM 1.2 codes (specs §3.1).
+    let config = tpmback::Config { errors: ErrorCodes::TPM12, ..tpmback::Config::default() };
+    let back = match Tpmback::new(Rc::clone(&bus), config) {
+        Ok(back) => back,
+        Err(e) => {
+            kernel::error!("cannot serve backend/vtpm: {e}");
+            kernel::shutdown::crash()
+        }
+    };
+    let mut service = Manager { disk, back };
     xenbus::xen::run(&bus, &mut service)
 }
 
-/// What the manager serves until its service is wired in: it keeps its disk
-/// connected (following the backend) and answers the toolstack.
+/// The manager's connections: its disk (kept connected, following the backend) and
+/// the vTPMs' channels. Until the manager service (`vtpmmgr_stubdom::service`) is
+/// wired in, a vTPM's request is refused with TPM_FAIL and logged.
 struct Manager {
     disk: Option<Blkfront<XenPlatform>>,
+    back: Tpmback<XenPlatform>,
 }
 
 impl Service for Manager {
@@ -44,14 +58,32 @@ impl Service for Manager {
         if let Some(disk) = self.disk.as_mut() {
             disk.poll();
         }
+        while let Some(event) = self.back.poll() {
+            match event {
+                Event::Opened(info) => kernel::info!("{}: connected", info.id),
+                Event::Closed(id) => kernel::info!("{id}: disconnected"),
+                Event::Request(request) => {
+                    kernel::warn!(
+                        "{}: manager service not available; request refused",
+                        request.frontend
+                    );
+                    let codes = ErrorCodes::TPM12;
+                    let refusal = tpmback::page::error_response(codes.tag, codes.failure);
+                    // Err only if the frontend left meanwhile (logged by tpmback).
+                    let _ = self.back.respond(request.reply_to(), &refusal);
+                }
+            }
+        }
     }
 
     fn ports(&self) -> Vec<Port> {
-        self.disk.as_ref().map(Blkfront::ports).unwrap_or_default()
+        let mut ports = self.back.ports();
+        ports.extend(self.disk.as_ref().map(Blkfront::ports).unwrap_or_default());
+        ports
     }
 
     fn watches(&self) -> Vec<String> {
-        alloc::vec![String::from(blkfront::WATCH_PREFIX)]
+        alloc::vec![String::from(blkfront::WATCH_PREFIX), String::from(tpmback::WATCH_PREFIX)]
     }
 }
 
