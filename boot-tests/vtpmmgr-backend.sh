@@ -2,7 +2,8 @@
 # vtpmmgr-stubdom connects its disk and serves backend/vtpm on real Xen: a vtpm-stubdom
 # configured with vtpm=["backend=vtpmmgr,uuid=…"] is created (libxl waits for the
 # manager's backend to reach InitWait), the backend node shows InitWait and
-# feature-protocol-v2, and both domains shut down cleanly.
+# feature-protocol-v2; when the vTPM shuts down the backend closes so libxl removes the
+# device, and both domains shut down cleanly.
 # timeout: 240
 # needs: images
 
@@ -41,6 +42,9 @@ node=/local/domain/$mgr/backend/vtpm/$vtpm/0
 bt_log "backend $node: InitWait, feature-protocol-v2=1, uuid $uuid"
 
 bt_shutdown vtpm-backend 5
+# libxl set online=0 and waited (10 s at most) for the manager's backend to close.
+! grep -q 'unable to remove device' /var/log/xen/xl-vtpm-backend.log ||
+    bt_fail "libxl could not remove the vtpm device: the manager's backend did not close"
 # The toolstack removed the device; the manager keeps serving.
 xenstore-read "$node/state" 2>/dev/null && bt_fail "backend $node still exists after the vTPM left"
 bt_expect_listed vtpmmgr
