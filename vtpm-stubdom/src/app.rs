@@ -24,6 +24,7 @@ use core::fmt;
 use tpm_engine::{Drbg, ExecContext, Family, TpmEngine, envelope};
 use tpmback::{ErrorCodes, Event, Tpmback};
 use vtpm_store::{BlockDevice, DeviceError, KeeperError, KeyKeeper, ManagerChannel, StateStore};
+use xenbus::control::{Service, ShutdownRequest};
 use xenbus::{Bus, Platform, Port};
 use zeroize::Zeroizing;
 
@@ -571,6 +572,7 @@ pub struct Server<P: Platform, S: Persist> {
     vtpm: Vtpm<S>,
     policy: Policy,
     stats: ServeStats,
+    busy: bool,
 }
 
 impl<P: Platform, S: Persist> fmt::Debug for Server<P, S> {
@@ -587,7 +589,7 @@ impl<P: Platform, S: Persist> Server<P, S> {
         let back = Tpmback::new(Rc::clone(&bus), config)
             .map_err(|e| Error::Driver(format!("cannot start tpmback: {e}")))?;
         let policy = Policy { family, maintenance_commands: options.maintenance_commands };
-        Ok(Self { bus, back, vtpm, policy, stats: ServeStats::default() })
+        Ok(Self { bus, back, vtpm, policy, stats: ServeStats::default(), busy: false })
     }
 
     /// The TPM.
@@ -661,35 +663,39 @@ impl<P: Platform, S: Persist> Server<P, S> {
         }
         done
     }
+}
 
-    /// Serves until `stop` says so. `stop` is asked between commands, never during
-    /// one, so a shutdown request lets the command in flight and its save finish.
-    /// `extra_ports` and watches whose token starts with one of `extra_watches` wake
-    /// the loop too (the shutdown watch). Other drivers' watch events (the disk's, the
-    /// manager channel's) stay queued for their next call and do not wake it.
-    pub fn run(
-        &mut self,
-        extra_ports: &[Port],
-        extra_watches: &[&str],
-        mut stop: impl FnMut(&Bus<P>) -> bool,
-    ) {
-        // One command per check keeps shutdown prompt under a stream of commands.
-        const BUDGET: usize = 1;
-        loop {
-            let served = self.serve(BUDGET);
-            if stop(&self.bus) {
-                return;
-            }
-            if served == BUDGET {
-                continue;
-            }
-            let mut ports = self.back.ports();
-            ports.extend_from_slice(extra_ports);
-            // Wake at least once a minute: the handshake machines re-evaluate on poll.
-            let mut watches = alloc::vec![TPMBACK_WATCHES];
-            watches.extend_from_slice(extra_watches);
-            let deadline = self.bus.deadline_after(60_000_000_000);
-            self.bus.wait(&ports, &watches, deadline);
-        }
+/// Commands served per [`Service::poll`] before the shutdown watch is looked at again.
+const POLL_BUDGET: usize = 8;
+
+impl<P: Platform, S: Persist> Service for Server<P, S> {
+    fn poll(&mut self) {
+        self.busy = self.serve(POLL_BUDGET) == POLL_BUDGET;
+    }
+
+    fn ports(&self) -> Vec<Port> {
+        self.back.ports()
+    }
+
+    fn watches(&self) -> Vec<String> {
+        alloc::vec![String::from(TPMBACK_WATCHES)]
+    }
+
+    fn deadline_ns(&self) -> Option<u64> {
+        // More requests may be waiting whose events were taken: look again at once.
+        self.busy.then_some(0)
+    }
+
+    /// `xl shutdown`: a command being executed has already finished and been saved
+    /// (commands run to completion inside `poll`); commands frontends submitted
+    /// before the request are answered too, at most one per frontend.
+    fn stop(&mut self, request: ShutdownRequest) {
+        let frontends = self.back.frontends().len();
+        let answered = self.serve(frontends);
+        kernel::info!(
+            "vtpm-stubdom: {request}: {answered} last commands answered; {} commands, {} saves",
+            self.vtpm.stats().commands,
+            self.vtpm.stats().saves
+        );
     }
 }

@@ -2,10 +2,13 @@
 //! the TPM holds the state before or after that command, never anything else, and a
 //! command the guest saw succeed is never lost.
 
+use std::vec;
+use std::vec::Vec;
+
+use crate::app::{self, Origin, StorePersist};
+use crate::options::Options;
+use crate::service::Vtpm;
 use vtpm_store::fake::{FakeDisk, FakeKeeper, Power};
-use vtpm_stubdom::app::{self, Origin, StorePersist};
-use vtpm_stubdom::options::Options;
-use vtpm_stubdom::service::Vtpm;
 
 const SECTORS: u64 = 4096;
 
