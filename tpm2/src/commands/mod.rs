@@ -7,6 +7,7 @@
 
 pub(crate) mod asym;
 pub(crate) mod attest;
+pub(crate) mod audit;
 pub(crate) mod capability;
 pub(crate) mod context;
 pub(crate) mod duplication;
@@ -146,6 +147,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         NV,
         nv::global_write_lock
     ),
+    command!(
+        cc::GET_COMMAND_AUDIT_DIGEST,
+        "GetCommandAuditDigest",
+        [ENDORSEMENT_USER, OBJECT_NULL_USER],
+        NV | DECRYPT | ENCRYPT,
+        audit::get_command_audit_digest
+    ),
     command!(cc::NV_INCREMENT, "NV_Increment", [NV_AUTH_USER, NV_INDEX], NV, nv::increment),
     command!(cc::NV_SET_BITS, "NV_SetBits", [NV_AUTH_USER, NV_INDEX], NV, nv::set_bits),
     command!(cc::NV_EXTEND, "NV_Extend", [NV_AUTH_USER, NV_INDEX], NV | DECRYPT, nv::extend),
@@ -174,6 +182,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         [OBJECT_USER],
         DECRYPT | ENCRYPT | FLUSHED,
         hash::sequence_complete
+    ),
+    command!(
+        cc::SET_COMMAND_CODE_AUDIT_STATUS,
+        "SetCommandCodeAuditStatus",
+        [PROVISION_USER],
+        NV,
+        audit::set_command_code_audit_status
     ),
     command!(
         cc::INCREMENTAL_SELF_TEST,
