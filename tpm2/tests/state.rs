@@ -526,3 +526,77 @@ fn version_1_blobs_are_read_without_command_audit() {
     cut[9] = 2;
     assert!(f.tpm.load_state(StateKind::Permanent, &cut).is_err());
 }
+
+#[test]
+fn read_only_commands_change_no_state() {
+    // What a successful READ_ONLY command (reads, signatures, attestations)
+    // leaves: clean dirty flags and, at the same carrier time, the same blobs; so
+    // a carrier that saves only when dirty loses nothing.
+    let mut e = Engine::new();
+    let mut w = populate(&mut e);
+    let _ = continue_life(&mut e, &mut w);
+    flush(&mut e, w.sealed);
+    flush(&mut e, w.primary);
+    let (key, _, _) =
+        create_primary(&mut e, handle::ENDORSEMENT, &signing_template(false, false), b"").unwrap();
+    let (rsa, _, _) =
+        create_primary(&mut e, handle::OWNER, &signing_template(true, false), b"").unwrap();
+    let ecdsa = Scheme::with_hash(alg::ECDSA, HashAlg::Sha256);
+    let rsassa = Scheme::with_hash(alg::RSASSA, HashAlg::Sha256);
+    let sign = |k, scheme: &Scheme| {
+        command(cc::SIGN)
+            .handle(k)
+            .pw(b"")
+            .b2(&[7; 32])
+            .put(scheme)
+            .put(&Ticket::null(st::HASHCHECK))
+    };
+    let commands = [
+        sign(key, &ecdsa),
+        sign(rsa, &rsassa),
+        command(cc::QUOTE).handle(key).pw(b"").b2(b"q").put(&ecdsa).put(&sel(&[0, 16])),
+        command(cc::CERTIFY).handle(key).handle(key).pw(b"").pw(b"").b2(b"c").put(&ecdsa),
+        command(cc::GET_TIME)
+            .handle(handle::ENDORSEMENT)
+            .handle(key)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"t")
+            .put(&ecdsa),
+        command(cc::NV_CERTIFY)
+            .handle(key)
+            .handle(0x0150_0001)
+            .handle(0x0150_0001)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"n")
+            .put(&ecdsa)
+            .u16(2)
+            .u16(0),
+        command(cc::PCR_READ).put(&sel(&[0, 16])),
+        command(cc::READ_PUBLIC).handle(key),
+        command(cc::GET_CAPABILITY).u32(cap::TPM_PROPERTIES).u32(pt::VAR).u32(64),
+        command(cc::NV_READ).handle(0x0150_0001).handle(0x0150_0001).pw(b"").u16(2).u16(0),
+    ];
+    // One DA-relevant use first (the first after a non-orderly start asks for a
+    // retry and records the DA state).
+    let r = run_retry(&mut e, &commands[1]);
+    assert_eq!(r.rc, 0);
+    let now = e.now;
+    e.tpm.clear_dirty();
+    for c in &commands {
+        let before = snapshot(&e.tpm);
+        let r =
+            Response::parse(&e.tpm.execute(ExecContext { locality: 0, now_ms: now }, &c.build()));
+        assert_eq!(Rc(r.rc), Rc(0), "command {:#x}", c.cc);
+        if c.cc == cc::PCR_READ {
+            // populate() audits PCR_Read: the audit digest moves, and says so.
+            assert_eq!(e.tpm.dirty(), tpm_engine::Dirty { permanent: false, volatile: true });
+            assert_ne!(snapshot(&e.tpm), before);
+            e.tpm.clear_dirty();
+            continue;
+        }
+        assert!(!e.tpm.dirty().any(), "command {:#x} set {:?}", c.cc, e.tpm.dirty());
+        assert_eq!(snapshot(&e.tpm), before, "command {:#x} changed the state", c.cc);
+    }
+}

@@ -212,7 +212,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::CERTIFY,
         "Certify",
         [OBJECT_ADMIN, OBJECT_NULL_USER],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::certify
     ),
     command!(
@@ -226,7 +226,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::CERTIFY_CREATION,
         "CertifyCreation",
         [OBJECT_NULL_USER, OBJECT],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::certify_creation
     ),
     command!(
@@ -240,14 +240,14 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::GET_TIME,
         "GetTime",
         [ENDORSEMENT_USER, OBJECT_NULL_USER],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::get_time
     ),
     command!(
         cc::GET_SESSION_AUDIT_DIGEST,
         "GetSessionAuditDigest",
         [ENDORSEMENT_USER, OBJECT_NULL_USER, HMAC_SESSION],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::get_session_audit_digest
     ),
     command!(cc::NV_READ, "NV_Read", [NV_AUTH_USER, NV_INDEX], ENCRYPT | READ_ONLY, nv::read),
@@ -271,7 +271,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::HMAC, "HMAC", [OBJECT_USER], DECRYPT | ENCRYPT | READ_ONLY, hash::hmac_cmd),
     command!(cc::IMPORT, "Import", [OBJECT_USER], DECRYPT | ENCRYPT, duplication::import),
     command!(cc::LOAD, "Load", [OBJECT_USER], DECRYPT | ENCRYPT | R_HANDLE, object::load),
-    command!(cc::QUOTE, "Quote", [OBJECT_NULL_USER], DECRYPT | ENCRYPT, attest::quote),
+    command!(cc::QUOTE, "Quote", [OBJECT_NULL_USER], DECRYPT | ENCRYPT | READ_ONLY, attest::quote),
     command!(
         cc::RSA_DECRYPT,
         "RSA_Decrypt",
@@ -281,7 +281,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     ),
     command!(cc::HMAC_START, "HMAC_Start", [OBJECT_USER], DECRYPT | R_HANDLE, hash::hmac_start),
     command!(cc::SEQUENCE_UPDATE, "SequenceUpdate", [OBJECT_USER], DECRYPT, hash::sequence_update),
-    command!(cc::SIGN, "Sign", [OBJECT_USER], DECRYPT, asym::sign),
+    command!(cc::SIGN, "Sign", [OBJECT_USER], DECRYPT | READ_ONLY, asym::sign),
     command!(cc::UNSEAL, "Unseal", [OBJECT_USER], ENCRYPT | READ_ONLY, object::unseal),
     command!(
         cc::POLICY_SIGNED,
@@ -428,7 +428,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::NV_CERTIFY,
         "NV_Certify",
         [OBJECT_NULL_USER, NV_AUTH_USER, NV_INDEX],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::nv_certify
     ),
     command!(
