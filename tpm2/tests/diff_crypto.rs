@@ -663,3 +663,117 @@ fn make_credential(maker: &mut dyn Tpm, target: &Public, secret: &[u8], name: &[
     flush(maker, r.handle());
     made
 }
+
+#[test]
+fn session_audit_digests_agree() {
+    let (mut e, mut s) = pair();
+    // Unbound, unsalted audit sessions: the audit digest depends only on the
+    // commands and responses, not on the nonces.
+    let mut se = ClientSession::start(&mut e, &StartOptions::default()).unwrap();
+    let mut ss = ClientSession::start(&mut s, &StartOptions::default()).unwrap();
+    let audit = session_attr::AUDIT | session_attr::CONTINUE_SESSION;
+    let audited = |t: &mut dyn Tpm, session: &mut ClientSession, c: CommandBuilder, attrs: u8| {
+        let a = session.authorize(c.cc, &[], c.params(), None, attrs, false);
+        let code = c.cc;
+        let r = run(t, &c.auth(a));
+        assert_eq!(r.rc, 0, "{}: audited {code:#x}: {}", t.name(), Rc(r.rc));
+        let params = r.params(0);
+        let area = r.session_area(0);
+        session.check_response(code, &params, &mut Reader::new(&area), None);
+        area[2 + session.nonce_tpm.len()]
+    };
+    let digest_of = |t: &mut dyn Tpm, session: u32| {
+        let p = ok(
+            t,
+            &command(cc::GET_SESSION_AUDIT_DIGEST)
+                .handle(handle::ENDORSEMENT)
+                .handle(handle::NULL)
+                .handle(session)
+                .pw(b"")
+                .pw(b"")
+                .b2(b"")
+                .put(&Scheme::NULL),
+            0,
+        );
+        attest_of(&p).attested
+    };
+    let sel = |pcrs: &[u32]| PcrSelectionList(vec![PcrSelection::new(HashAlg::Sha256, pcrs)]);
+    let reads = [
+        command(cc::PCR_READ).put(&sel(&[0, 1, 2])),
+        command(cc::GET_CAPABILITY).u32(cap::PCRS).u32(0).u32(1),
+        command(cc::PCR_READ).put(&sel(&[16])),
+    ];
+    for (i, c) in reads.iter().enumerate() {
+        let attrs = if i == 2 { audit | session_attr::AUDIT_RESET } else { audit };
+        let ae = audited(&mut e, &mut se, c.clone(), attrs);
+        let as_ = audited(&mut s, &mut ss, c.clone(), attrs);
+        assert_eq!(ae, as_, "response session attributes (auditExclusive) of command {i}");
+        assert_eq!(digest_of(&mut e, se.handle), digest_of(&mut s, ss.handle), "after {i}");
+    }
+    // A command without the audit session ends its exclusivity.
+    both(&mut e, &mut s, &command(cc::PCR_READ).put(&sel(&[3])));
+    let ae = audited(&mut e, &mut se, reads[0].clone(), audit);
+    let as_ = audited(&mut s, &mut ss, reads[0].clone(), audit);
+    assert_eq!(ae, as_, "auditExclusive after another command");
+    assert_eq!(digest_of(&mut e, se.handle), digest_of(&mut s, ss.handle));
+    // A session never used for audit has no digest to attest.
+    let fresh_e = ClientSession::start(&mut e, &StartOptions::default()).unwrap();
+    let fresh_s = ClientSession::start(&mut s, &StartOptions::default()).unwrap();
+    let c = |h| {
+        command(cc::GET_SESSION_AUDIT_DIGEST)
+            .handle(handle::ENDORSEMENT)
+            .handle(handle::NULL)
+            .handle(h)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"")
+            .put(&Scheme::NULL)
+    };
+    assert_eq!(Rc(run(&mut e, &c(fresh_e.handle)).rc), Rc(run(&mut s, &c(fresh_s.handle)).rc));
+}
+
+#[test]
+fn nv_certify_structures_agree() {
+    let (mut e, mut s) = pair();
+    let ecdsa = Scheme::with_hash(alg::ECDSA, HashAlg::Sha256);
+    let (public, sensitive, _) = ecc_key(oa::SIGN_ENCRYPT, ecdsa);
+    let (ke, ks) = both_load(&mut e, &mut s, &public, &sensitive);
+    let index = 0x0150_0042;
+    let nv = NvPublic {
+        index,
+        name_alg: HashAlg::Sha256,
+        attributes: nv_attr::AUTHREAD | nv_attr::AUTHWRITE | nv_attr::NO_DA,
+        auth_policy: vec![],
+        data_size: 48,
+    };
+    let mut define = command(cc::NV_DEFINE_SPACE).handle(handle::OWNER).pw(b"").b2(b"");
+    put_sized(&mut define.params, &nv);
+    both(&mut e, &mut s, &define);
+    let certify = |k, size: u16, offset: u16| {
+        command(cc::NV_CERTIFY)
+            .handle(k)
+            .handle(index)
+            .handle(index)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"nv nonce")
+            .put(&Scheme::NULL)
+            .u16(size)
+            .u16(offset)
+    };
+    // Not written yet.
+    assert_eq!(Rc(run(&mut e, &certify(ke, 8, 0)).rc), Rc(run(&mut s, &certify(ks, 8, 0)).rc));
+    let write = command(cc::NV_WRITE).handle(index).handle(index).pw(b"").b2(&[0x3c; 40]).u16(4);
+    both(&mut e, &mut s, &write);
+    // A range, the whole index (size 0: its digest), and ranges out of bounds.
+    for (size, offset) in [(8u16, 0u16), (16, 30), (0, 0), (48, 1), (1, 48)] {
+        let (re, rs) =
+            (run(&mut e, &certify(ke, size, offset)), run(&mut s, &certify(ks, size, offset)));
+        assert_eq!(Rc(re.rc), Rc(rs.rc), "NV_Certify size {size} offset {offset}");
+        if re.rc == 0 {
+            let (ae, as_) = (attest_of(&re.params(0)), attest_of(&rs.params(0)));
+            assert_eq!(ae.attested, as_.attested, "NV_Certify size {size} offset {offset}");
+            assert_eq!(ae.qualified_signer, as_.qualified_signer);
+        }
+    }
+}
