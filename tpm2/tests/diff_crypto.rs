@@ -777,3 +777,99 @@ fn nv_certify_structures_agree() {
         }
     }
 }
+
+/// Sealed data that may be duplicated: its policy allows TPM2_Duplicate.
+fn duplicable_sealed() -> Public {
+    let policy = digest(
+        HashAlg::Sha256,
+        &[&[0u8; 32][..], &cc::POLICY_COMMAND_CODE.to_be_bytes(), &cc::DUPLICATE.to_be_bytes()]
+            .concat(),
+    );
+    Public {
+        name_alg: Some(HashAlg::Sha256),
+        attributes: oa::USER_WITH_AUTH,
+        auth_policy: policy,
+        kind: PublicKind::KeyedHash { scheme: Scheme::NULL, unique: vec![] },
+    }
+}
+
+/// Duplicates `object` (under `parent`) on `from` to the storage key `to_parent`
+/// (its public area); returns (duplicate, outSymSeed).
+fn duplicate_to(from: &mut dyn Tpm, object: u32, to_parent: &Public) -> (Vec<u8>, Vec<u8>) {
+    let mut c = command(cc::LOAD_EXTERNAL).u16(0);
+    to_parent.marshal_2b(&mut c.params);
+    let r = run(from, &c.u32(handle::OWNER));
+    assert_eq!(r.rc, 0, "{}: LoadExternal new parent: {}", from.name(), Rc(r.rc));
+    let new_parent = r.handle();
+    let o = StartOptions { kind: se::POLICY, ..StartOptions::default() };
+    let session = ClientSession::start(from, &o).unwrap();
+    ok(from, &command(cc::POLICY_COMMAND_CODE).handle(session.handle).u32(cc::DUPLICATE), 0);
+    let auth = AuthEntry {
+        handle: session.handle,
+        nonce: vec![0x11; 32],
+        attrs: session_attr::CONTINUE_SESSION,
+        hmac: vec![],
+    };
+    let c = command(cc::DUPLICATE)
+        .handle(object)
+        .handle(new_parent)
+        .auth(auth)
+        .b2(b"")
+        .put(&SymDef::Null);
+    let p = ok(from, &c, 0);
+    let mut r = Reader::new(&p);
+    assert!(r.sized_u16(64).unwrap().is_empty(), "no inner wrapper asked for");
+    let duplicate = r.sized_u16(2000).unwrap().to_vec();
+    let seed = r.sized_u16(600).unwrap().to_vec();
+    flush(from, session.handle);
+    flush(from, new_parent);
+    (duplicate, seed)
+}
+
+#[test]
+fn duplicate_on_one_tpm_import_on_the_other() {
+    let (mut e, mut s) = pair();
+    for rsa_parents in [false, true] {
+        let (pe, pub_pe, _) =
+            create_primary(&mut e, handle::OWNER, &storage_template(rsa_parents), b"").unwrap();
+        let (ps, pub_ps, _) =
+            create_primary(&mut s, handle::OWNER, &storage_template(rsa_parents), b"").unwrap();
+        let secret = b"moves between TPMs";
+        for engine_first in [true, false] {
+            let (from, from_parent, to, to_parent, to_public): (
+                &mut dyn Tpm,
+                u32,
+                &mut dyn Tpm,
+                u32,
+                &Public,
+            ) = if engine_first {
+                (&mut e, pe, &mut s, ps, &pub_ps)
+            } else {
+                (&mut s, ps, &mut e, pe, &pub_pe)
+            };
+            let (private, public) =
+                create(from, from_parent, b"", &duplicable_sealed(), b"", secret).unwrap();
+            let object = load(from, from_parent, b"", &private, &public).unwrap();
+            let (duplicate, seed) = duplicate_to(from, object, to_public);
+            flush(from, object);
+            let import = |dup: &[u8], seed: &[u8]| {
+                let mut c = command(cc::IMPORT).handle(to_parent).pw(b"").b2(b"");
+                public.marshal_2b(&mut c.params);
+                c.b2(dup).b2(seed).put(&SymDef::Null)
+            };
+            // A damaged seed or duplicate is refused.
+            let mut bad = duplicate.clone();
+            let n = bad.len();
+            bad[n - 1] ^= 1;
+            assert_ne!(run(to, &import(&bad, &seed)).rc, 0, "{}: damaged duplicate", to.name());
+            let imported = ok(to, &import(&duplicate, &seed), 0);
+            let new_private = Reader::new(&imported).sized_u16(2000).unwrap().to_vec();
+            let h = load(to, to_parent, b"", &new_private, &public).unwrap();
+            let out = ok(to, &command(cc::UNSEAL).handle(h).pw(b""), 0);
+            assert_eq!(first_2b(&out), secret, "{} unsealing an import", to.name());
+            flush(to, h);
+        }
+        flush(&mut e, pe);
+        flush(&mut s, ps);
+    }
+}
