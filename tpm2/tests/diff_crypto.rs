@@ -5,7 +5,8 @@
 //! byte for byte; randomised outputs (OAEP, PKCS#1 v1.5, ECDH_KeyGen, signatures)
 //! are made on one TPM and consumed on the other. Saved contexts, EvictControl,
 //! ObjectChangeAuth, CreateLoaded, the PCR authorization commands and credential
-//! activation compare by response code and by what each TPM then does.
+//! activation compare by response code and by what each TPM then does; objects
+//! duplicated on one TPM are imported on the other.
 
 #![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
 
@@ -872,4 +873,132 @@ fn duplicate_on_one_tpm_import_on_the_other() {
         flush(&mut e, pe);
         flush(&mut s, ps);
     }
+}
+
+#[test]
+fn certify_creation_agrees() {
+    let (mut e, mut s) = pair();
+    let ecdsa = Scheme::with_hash(alg::ECDSA, HashAlg::Sha256);
+    let (public, sensitive, _) = ecc_key(oa::SIGN_ENCRYPT, ecdsa);
+    let (ke, ks) = both_load(&mut e, &mut s, &public, &sensitive);
+    let mut creation_hashes = vec![];
+    let mut codes = vec![];
+    for (t, key) in [(&mut e as &mut dyn Tpm, ke), (&mut s as &mut dyn Tpm, ks)] {
+        // CreatePrimary: handle, outPublic, creationData, creationHash,
+        // creationTicket, name.
+        let mut c = command(cc::CREATE_PRIMARY)
+            .handle(handle::OWNER)
+            .pw(b"")
+            .raw(&sensitive_create(b"", b""));
+        storage_template(false).marshal_2b(&mut c.params);
+        let r = run(t, &c.b2(b"outside").u32(0));
+        assert_eq!(r.rc, 0);
+        let object = r.handle();
+        let p = r.params(1);
+        let mut rd = Reader::new(&p);
+        rd.sized_u16(2000).unwrap();
+        rd.sized_u16(2000).unwrap();
+        let creation_hash = rd.sized_u16(64).unwrap().to_vec();
+        let ticket = Ticket::unmarshal_tagged(&mut rd, &[st::CREATION]).unwrap();
+        let certify = |hash: &[u8], ticket: &Ticket| {
+            command(cc::CERTIFY_CREATION)
+                .handle(key)
+                .handle(object)
+                .pw(b"")
+                .b2(b"cc")
+                .b2(hash)
+                .put(&Scheme::NULL)
+                .put(ticket)
+        };
+        let p = ok(t, &certify(&creation_hash, &ticket), 0);
+        let Attested::Creation { creation_hash: attested, .. } = attest_of(&p).attested else {
+            panic!("{}: not a creation attestation", t.name())
+        };
+        assert_eq!(attested, creation_hash);
+        creation_hashes.push(creation_hash.clone());
+        // A creation hash the ticket does not cover, and a damaged ticket.
+        let mut other = creation_hash.clone();
+        other[0] ^= 1;
+        let mut damaged = ticket.clone();
+        damaged.digest[0] ^= 1;
+        codes.push((
+            Rc(run(t, &certify(&other, &ticket)).rc),
+            Rc(run(t, &certify(&creation_hash, &damaged)).rc),
+        ));
+        flush(t, object);
+    }
+    assert_eq!(creation_hashes[0], creation_hashes[1], "creationHash of the same template");
+    assert_eq!(codes[0], codes[1]);
+    assert_ne!(codes[0].0, Rc(0));
+}
+
+#[test]
+fn nv_undefine_space_special() {
+    let (mut e, mut s) = pair();
+    let index = 0x0140_0007;
+    let policy = digest(
+        HashAlg::Sha256,
+        &[
+            &[0u8; 32][..],
+            &cc::POLICY_COMMAND_CODE.to_be_bytes(),
+            &cc::NV_UNDEFINE_SPACE_SPECIAL.to_be_bytes(),
+        ]
+        .concat(),
+    );
+    let nv = NvPublic {
+        index,
+        name_alg: HashAlg::Sha256,
+        attributes: nv_attr::PLATFORMCREATE
+            | nv_attr::POLICY_DELETE
+            | nv_attr::AUTHREAD
+            | nv_attr::AUTHWRITE
+            | nv_attr::NO_DA,
+        auth_policy: policy,
+        data_size: 8,
+    };
+    let mut define = command(cc::NV_DEFINE_SPACE).handle(handle::PLATFORM).pw(b"").b2(b"");
+    put_sized(&mut define.params, &nv);
+    both(&mut e, &mut s, &define);
+    // Plain UndefineSpace is refused for a policy-delete index.
+    both(
+        &mut e,
+        &mut s,
+        &command(cc::NV_UNDEFINE_SPACE).handle(handle::PLATFORM).handle(index).pw(b""),
+    );
+    let mut codes = vec![];
+    for t in [&mut e as &mut dyn Tpm, &mut s] {
+        let o = StartOptions { kind: se::POLICY, ..StartOptions::default() };
+        let special = |session: u32| {
+            command(cc::NV_UNDEFINE_SPACE_SPECIAL)
+                .handle(index)
+                .handle(handle::PLATFORM)
+                .auth(AuthEntry { handle: session, nonce: vec![0x22; 32], attrs: 0, hmac: vec![] })
+                .pw(b"")
+        };
+        // Without the policy assertion, then with a wrong one, then right.
+        let session = ClientSession::start(t, &o).unwrap();
+        codes.push(Rc(run(t, &special(session.handle)).rc));
+        let session = ClientSession::start(t, &o).unwrap();
+        ok(
+            t,
+            &command(cc::POLICY_COMMAND_CODE).handle(session.handle).u32(cc::NV_UNDEFINE_SPACE),
+            0,
+        );
+        codes.push(Rc(run(t, &special(session.handle)).rc));
+        let session = ClientSession::start(t, &o).unwrap();
+        ok(
+            t,
+            &command(cc::POLICY_COMMAND_CODE)
+                .handle(session.handle)
+                .u32(cc::NV_UNDEFINE_SPACE_SPECIAL),
+            0,
+        );
+        codes.push(Rc(run(t, &special(session.handle)).rc));
+        codes.push(Rc(run(t, &command(cc::NV_READ_PUBLIC).handle(index)).rc));
+    }
+    let (ce, cs) = codes.split_at(4);
+    assert_eq!(ce, cs, "engine vs libtpms");
+    assert!(ce[0] != Rc(0) && ce[1] != Rc(0), "UndefineSpaceSpecial without its policy");
+    assert_eq!(ce[2], Rc(0), "UndefineSpaceSpecial with its policy");
+    assert_ne!(ce[3], Rc(0), "the index is gone");
 }
