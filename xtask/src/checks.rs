@@ -50,7 +50,12 @@ pub fn test(
             )
         }),
     );
-    step("test", timed("cargo test", || cargo(ws, &["test", "--workspace"], TEST_DEADLINE)));
+    step(
+        "test",
+        timed("cargo test", || {
+            cargo(ws, &["test", "--workspace", "--no-fail-fast"], TEST_DEADLINE)
+        }),
+    );
     if no_boot {
         eprintln!("[xtask] test step boot-test: skipped (--no-boot)");
     } else {
