@@ -154,6 +154,13 @@ fn seabios_drives(family: Family, wanted: &[u32]) {
     // then keeps serving until it is stopped.
     let mut mon = UnixStream::connect(&monitor).unwrap();
     mon.write_all(b"quit\n").unwrap();
+    // A QEMU that does not quit is killed (and the test fails) rather than
+    // stalling the suite.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while qemu.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = qemu.kill();
     let out = qemu.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{family}: qemu failed: {stderr}");
