@@ -15,12 +15,10 @@ use std::time::Duration;
 use tpm_engine::Family;
 use vtpm_tool::ctrl::cmd;
 
-fn skip_without(program: &str) -> bool {
-    if have(program) {
-        return false;
-    }
-    eprintln!("SKIPPED: {program} is not installed");
-    true
+/// Fails the test with an install hint when a peer program is missing (CI
+/// installs them all: .ci/run).
+fn require(program: &str) {
+    assert!(have(program), "{program} is missing: apt-get install swtpm swtpm-tools");
 }
 
 fn words(w: &[u32]) -> Vec<u8> {
@@ -113,9 +111,7 @@ fn steps(family: Family) -> Vec<Step> {
 }
 
 fn compare_control_replies(family: Family) {
-    if skip_without("swtpm") {
-        return;
-    }
+    require("swtpm");
     let reference = Swtpm::start(family);
     let dir = TempDir::new("compat");
     let ours = start_fake(family, dir.path());
@@ -145,9 +141,7 @@ fn control_replies_match_swtpm_tpm2() {
 
 #[test]
 fn shutdown_ends_both_servers() {
-    if skip_without("swtpm") {
-        return;
-    }
+    require("swtpm");
     for family in [Family::Tpm12, Family::Tpm20] {
         let mut reference = Swtpm::start(family);
         let dir = TempDir::new("compat-shutdown");
@@ -181,9 +175,8 @@ fn outcome(output: &Output) -> (Option<i32>, String, String) {
 
 #[test]
 fn swtpm_ioctl_sees_the_same_device() {
-    if skip_without("swtpm") || skip_without("swtpm_ioctl") {
-        return;
-    }
+    require("swtpm");
+    require("swtpm_ioctl");
     for family in [Family::Tpm12, Family::Tpm20] {
         let reference = Swtpm::start(family);
         let dir = TempDir::new("ioctl");
@@ -231,9 +224,7 @@ fn swtpm_ioctl_sees_the_same_device() {
 
 #[test]
 fn swtpm_ioctl_moves_state_blobs_through_our_server() {
-    if skip_without("swtpm_ioctl") {
-        return;
-    }
+    require("swtpm_ioctl");
     for family in [Family::Tpm12, Family::Tpm20] {
         let dir = TempDir::new("ioctl-blobs");
         let ours = start_fake(family, dir.path());
@@ -270,9 +261,8 @@ fn read_state_started(d: SocketAddr, family: Family) -> Observed {
 
 #[test]
 fn swtpm_bios_starts_both_the_same_way() {
-    if skip_without("swtpm") || skip_without("swtpm_bios") {
-        return;
-    }
+    require("swtpm");
+    require("swtpm_bios");
     for (family, extra) in [(Family::Tpm12, None), (Family::Tpm20, Some("--tpm2"))] {
         let reference = Swtpm::start(family);
         let dir = TempDir::new("bios");
@@ -299,9 +289,7 @@ fn swtpm_bios_starts_both_the_same_way() {
 
 #[test]
 fn data_channel_tcg_prefix_matches_swtpm_framing() {
-    if skip_without("swtpm") {
-        return;
-    }
+    require("swtpm");
     let reference = Swtpm::start(Family::Tpm20);
     let dir = TempDir::new("compat-prefix");
     let ours = start_fake(Family::Tpm20, dir.path());
