@@ -11,12 +11,13 @@
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
+use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::fmt;
 use tpm_client::Family;
 use tpm_tis::{Clock, Mmio, TisError};
 use vtpm_proto::{MAX_MESSAGE, Uuid};
-use xenbus::{Bus, Platform};
+use xenbus::{Bus, Platform, Port};
 
 use crate::control::{self, ShutdownWatch};
 use crate::disk::BlkDisk;
@@ -30,6 +31,10 @@ use crate::tis::{self, AttachError, TisTransport};
 const EVENTS_PER_ROUND: usize = 64;
 /// How long the disk may take to connect, and each transfer.
 const DISK_TIMEOUT_NS: u64 = 30_000_000_000;
+/// Prefixes of the watch tokens the loop wakes for: tpmback's (device directory and
+/// frontend states) and `control/shutdown`. The disk's watch is followed only when
+/// the disk is used.
+pub const WATCH_PREFIXES: [&str; 2] = ["tpmback", control::TOKEN];
 
 /// The manager's request handler, with its store on the disk and the hardware TPM.
 pub type Service<P, M, C> =
@@ -184,20 +189,31 @@ impl<P: Platform, M: Mmio, C: Clock> Running<P, M, C> {
                 kernel::info!("shutdown requested: {request:?}");
                 return Some(request);
             }
-            let mut handled = 0;
-            while handled < EVENTS_PER_ROUND {
-                let Some(event) = self.backend.poll() else { break };
-                self.handle(event);
-                handled += 1;
-            }
-            if handled == EVENTS_PER_ROUND {
+            if self.poll() {
                 continue;
             }
-            let ports = self.backend.ports();
-            if !self.bus.wait(&ports, &["tpmback", control::TOKEN], deadline_ns) {
+            let ports = self.ports();
+            if !self.bus.wait(&ports, &WATCH_PREFIXES, deadline_ns) {
                 return None;
             }
         }
+    }
+
+    /// Handles what tpmback has for us: vTPMs connecting, their requests (each
+    /// answered before the next is taken), vTPMs going away. Returns true if it
+    /// stopped after 64 events with more perhaps waiting (the loop looks at
+    /// `control/shutdown` in between, so a busy vTPM cannot hold `xl shutdown` up).
+    pub fn poll(&mut self) -> bool {
+        for _ in 0..EVENTS_PER_ROUND {
+            let Some(event) = self.backend.poll() else { return false };
+            self.handle(event);
+        }
+        true
+    }
+
+    /// The event channels [`poll`](Self::poll) serves.
+    pub fn ports(&self) -> Vec<Port> {
+        self.backend.ports()
     }
 
     fn handle(&mut self, event: tpmback::Event) {
