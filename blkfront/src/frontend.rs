@@ -30,6 +30,10 @@ const REQUEST_BYTES: usize = MAX_SEGMENTS * PAGE_SIZE;
 /// Handshake steps applied per evaluation.
 const MAX_STEPS: usize = 4;
 
+/// The common prefix of every watch token a [`Blkfront`] sets: an idle loop that
+/// calls [`Blkfront::poll`] wakes for it (`xenbus::control::Service::watches`).
+pub const WATCH_PREFIX: &str = "blkfront:";
+
 /// How the frontend is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -179,7 +183,7 @@ impl<P: Platform> Blkfront<P> {
         let mut disk = Self {
             bus,
             node: node.to_string(),
-            token: format!("blkfront:{node}"),
+            token: format!("{WATCH_PREFIX}{node}"),
             config,
             handshake: FrontendHandshake::new(Publish::Initialised),
             backend,

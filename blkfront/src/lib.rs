@@ -17,10 +17,11 @@
 extern crate alloc;
 
 mod frontend;
+pub mod selftest;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 
-pub use frontend::{Blkfront, Config, DiskInfo, Flush, discover};
+pub use frontend::{Blkfront, Config, DiskInfo, Flush, WATCH_PREFIX, discover};
 
 use core::fmt;
 

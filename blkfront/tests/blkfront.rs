@@ -273,3 +273,29 @@ proptest! {
         prop_assert!(backend.borrow().violations.is_empty());
     }
 }
+
+#[test]
+fn selftest_pattern_is_written_flushed_and_verified() {
+    use blkfront::selftest::{self, Verdict};
+    let (sim, backend) = setup(4 << 20);
+    let mut disk = open(&sim);
+    let pattern = selftest::pattern();
+    assert_eq!(pattern.len(), selftest::LEN);
+    assert_eq!(
+        &pattern[..64],
+        b"blk-selftest 00000000 0123456789abcdefghijklmnopqrstuvwxyzABCDE\n"
+    );
+    assert!(
+        pattern.ends_with(b"blk-selftest 00002999 0123456789abcdefghijklmnopqrstuvwxyzABCDE\n")
+    );
+    let before = backend.borrow().disk.clone();
+    selftest::write(&mut disk).unwrap();
+    let after = backend.borrow().disk.clone();
+    let start = selftest::OFFSET as usize;
+    assert_eq!(&after[start..start + selftest::LEN], &pattern[..]);
+    assert_eq!(&after[..start], &before[..start]);
+    assert_eq!(&after[start + selftest::LEN..], &before[start + selftest::LEN..]);
+    assert_eq!(selftest::verify(&mut disk).unwrap(), Verdict::Match);
+    backend.borrow_mut().disk[start + 1000] ^= 1;
+    assert_eq!(selftest::verify(&mut disk).unwrap(), Verdict::Differs(1000));
+}

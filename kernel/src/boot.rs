@@ -5,7 +5,7 @@ use crate::event::Port;
 use crate::log::Level;
 use crate::mm::{self, Caching, MemoryInfo};
 use crate::shmem::SharedMem;
-use crate::{console, event, hypercall, shared_info, xenstore};
+use crate::{console, event, hypercall, shared_info};
 use alloc::string::String;
 use core::fmt::Write;
 use core::ptr::NonNull;
@@ -36,9 +36,29 @@ pub struct Boot {
     /// The command line, with `loglevel` already taken by the runtime. The image asks
     /// for its own options, then calls [`Boot::finish_options`].
     pub options: Options<'static>,
+    /// The xenstore ring and its event channel (start_info `store_mfn`,
+    /// `store_evtchn`), for the image's one xenstore client to take with
+    /// [`Boot::take_store`]. Exactly one client may use the ring: two would interleave
+    /// their bytes and corrupt each other's messages.
+    pub store: Option<StoreRing>,
+}
+
+/// The domain's xenstore ring page (io/xs_wire.h `xenstore_domain_interface`) and
+/// the event channel xenstored notifies.
+#[derive(Debug)]
+pub struct StoreRing {
+    /// The ring page, mapped.
+    pub ring: SharedMem,
+    /// The event channel to xenstored.
+    pub port: Port,
 }
 
 impl Boot {
+    /// Takes the xenstore ring (once; `None` afterwards, or if Xen gave none).
+    pub fn take_store(&mut self) -> Option<StoreRing> {
+        self.store.take()
+    }
+
     /// Logs every option problem (bad values, unknown words) and returns the
     /// effective options as `key=value` words, for the banner.
     pub fn finish_options(&mut self) -> String {
@@ -133,9 +153,10 @@ pub unsafe fn start(
             b"warning: no PV console ring; output goes to Xen's console only\n",
         ),
     }
-    match own_page(info.store_mfn) {
-        Some(page) => xenstore::init(page, Port(info.store_evtchn)),
-        None => crate::warn!("no xenstore ring; shutdown requests will not be seen"),
+    let store =
+        own_page(info.store_mfn).map(|ring| StoreRing { ring, port: Port(info.store_evtchn) });
+    if store.is_none() {
+        crate::warn!("no xenstore ring; shutdown requests will not be seen");
     }
     if let Err(e) = guard {
         crate::warn!("stack guard page not unmapped ({e}); a stack overflow will not fault");
@@ -158,5 +179,6 @@ pub unsafe fn start(
         memory,
         xen_version: hypercall::xen_version(),
         options,
+        store,
     })
 }

@@ -52,30 +52,50 @@ pub fn take_pending(port: Port) -> bool {
     page.fetch_and_u64(offset, !bit).is_ok_and(|old| old & bit != 0)
 }
 
+/// Most ports one SCHEDOP_poll takes (Xen's do_poll refuses more with EINVAL).
+pub const MAX_POLL_PORTS: usize = 128;
+
+/// How long one SCHEDOP_poll may sleep when more than [`MAX_POLL_PORTS`] ports are
+/// waited for. Xen wakes a poller of several ports on an event of *any* port of the
+/// domain (xen/common/sched/core.c do_poll: `poll_evtchn` names a port only when one
+/// is polled), but an event that
+/// arrives between our check of the ports beyond the first 128 and the hypercall would
+/// otherwise be slept through until the deadline; the slice bounds that delay.
+const SLICE_NS: u64 = 10_000_000;
+
 /// Sleeps until one of `ports` is pending or Xen system time reaches `deadline_ns`.
 /// Returns true if a port is pending (its bit is left set for the caller to take).
+///
+/// Pending bits are checked before the deadline, so a deadline in the past is a
+/// non-blocking check. Any number of ports may be given: up to
+/// [`MAX_POLL_PORTS`] the domain sleeps in one SCHEDOP_poll until an event or the
+/// deadline; beyond that it sleeps in slices of at most 10 ms and checks every port's
+/// bit between them.
 pub fn wait_until(ports: &[Port], deadline_ns: u64) -> bool {
     if shared_info::page().is_none() {
         return false;
     }
-    // Ports as the u32 array SCHEDOP_poll reads; more than 8 ports at once would be a
-    // programming error in this runtime, so extra ones are simply not waited for.
-    let mut raw = [0u32; 8];
+    // Ports as the u32 array SCHEDOP_poll reads.
+    let mut raw = [0u32; MAX_POLL_PORTS];
     let count = ports.len().min(raw.len());
     for (slot, port) in raw.iter_mut().zip(ports) {
         *slot = port.0;
     }
+    let sliced = ports.len() > MAX_POLL_PORTS;
     loop {
         if ports.iter().any(|p| is_pending(*p)) {
             return true;
         }
-        if time::now_ns() >= deadline_ns {
+        let now = time::now_ns();
+        if now >= deadline_ns {
             return false;
         }
-        // Returns when a port is pending, at the deadline, or spuriously; the loop
+        let until =
+            if sliced { deadline_ns.min(now.saturating_add(SLICE_NS)) } else { deadline_ns };
+        // Returns when a port is pending, at the timeout, or spuriously; the loop
         // re-checks both conditions. Xen takes the timeout as signed system time and
         // 0 as "none": a deadline beyond i64::MAX would be in the past to it.
-        let timeout = if deadline_ns > i64::MAX as u64 { 0 } else { deadline_ns };
+        let timeout = if until > i64::MAX as u64 { 0 } else { until };
         let _ = hypercall::poll(&raw[..count], timeout);
     }
 }

@@ -4,7 +4,8 @@
 //! An image is a `no_std`, `no_main` binary that declares itself with
 //! [`image!`](crate::image) and gets a [`Boot`] in its `main` once the runtime is up:
 //! all of the domain's memory mapped and handed to the heap, the PV console, shared
-//! info (events, time), the xenstore ring, and the parsed command line.
+//! info (events, time), the xenstore ring (handed to the image's one xenstore
+//! client, `xenbus`), and the parsed command line.
 //!
 //! Execution model: event delivery stays masked; code waits for event channels with
 //! [`event::wait_until`] (SCHEDOP_poll), so there are no interrupt handlers and no
@@ -37,9 +38,8 @@ mod shared_info;
 pub mod shmem;
 pub mod shutdown;
 pub mod time;
-pub mod xenstore;
 
-pub use boot::Boot;
+pub use boot::{Boot, StoreRing};
 pub use error::{XenError, XenResult};
 /// The Xen ABI, for [`image!`] and for drivers.
 pub use xen_sys;

@@ -353,16 +353,19 @@ impl Page {
 pub struct SharedPage {
     memory: crate::shmem::SharedMem,
     page: Page,
+    mfn: u64,
 }
 
 impl SharedPage {
-    /// Allocates a zeroed page, or `None` when memory is exhausted.
+    /// Allocates a zeroed page, or `None` when memory is exhausted (or, which
+    /// cannot happen for a heap page, its machine frame is unknown).
     pub fn new() -> Option<Self> {
         let page = Page::new()?;
+        let mfn = virt_to_mfn(page.address())?;
         // SAFETY: the page is ours, mapped and page-sized; the handle borrows it for as
         // long as `page` lives (same struct) and no Rust reference into it exists.
         let memory = unsafe { crate::shmem::SharedMem::new(page.ptr, PAGE_SIZE) };
-        Some(Self { memory, page })
+        Some(Self { memory, page, mfn })
     }
 
     /// The page's contents.
@@ -372,7 +375,7 @@ impl SharedPage {
 
     /// The machine frame backing the page (what a grant entry names).
     pub fn mfn(&self) -> u64 {
-        self.page.mfn()
+        self.mfn
     }
 
     /// Never frees the page: for one another domain may still have mapped.

@@ -1,9 +1,9 @@
-//! Ending the domain: SCHEDOP_shutdown, and the toolstack's `control/shutdown`
-//! request (what `xl shutdown` writes; libxl_domain.c, Linux drivers/xen/manage.c).
+//! Ending the domain: SCHEDOP_shutdown (sched.h).
+//!
+//! The toolstack's request (`control/shutdown`, what `xl shutdown` writes) is watched
+//! through the image's xenstore client, `xenbus::control`.
 
-use crate::error::XenResult;
-use crate::event::{self, Port};
-use crate::{hypercall, xenstore};
+use crate::hypercall;
 use core::fmt;
 use xen_sys as xen;
 
@@ -45,61 +45,4 @@ pub fn shutdown(reason: Reason) -> ! {
 /// Ends the domain as crashed.
 pub fn crash() -> ! {
     shutdown(Reason::Crash)
-}
-
-const CONTROL_NODE: &str = "control/shutdown";
-const TOKEN: &str = "control-shutdown";
-
-/// Watches `control/shutdown` for the toolstack's requests.
-#[derive(Debug)]
-pub struct ShutdownWatch {
-    port: Port,
-}
-
-impl ShutdownWatch {
-    /// Registers the watch and advertises what the domain understands
-    /// (`control/feature-poweroff`, `-reboot`; Linux does the same).
-    pub fn new() -> XenResult<Self> {
-        let port = xenstore::port().ok_or(crate::error::XenError::NOSYS)?;
-        xenstore::with(|store| {
-            for feature in ["control/feature-poweroff", "control/feature-reboot"] {
-                // The toolstack may not have created writable feature nodes; the
-                // request itself still works without them.
-                let _ = store.write(feature, "1");
-            }
-            store.watch(CONTROL_NODE, TOKEN)
-        })?;
-        Ok(Self { port })
-    }
-
-    /// The event channel to wait on.
-    pub fn port(&self) -> Port {
-        self.port
-    }
-
-    /// Handles pending watch events; returns a request if the toolstack made one. The
-    /// request is acknowledged by clearing the node, as Linux does.
-    pub fn check(&mut self) -> Option<Reason> {
-        event::take_pending(self.port);
-        let mut requested = None;
-        while let Ok(Some(fired)) = xenstore::with(|store| store.next_event()) {
-            if fired.token != TOKEN {
-                continue;
-            }
-            let value = xenstore::with(|store| store.read(CONTROL_NODE)).unwrap_or_default();
-            let reason = match value.as_str() {
-                "" => continue,
-                "poweroff" | "halt" => Reason::Poweroff,
-                "reboot" => Reason::Reboot,
-                other => {
-                    crate::warn!("shutdown request '{other}' not supported, ignored");
-                    let _ = xenstore::with(|store| store.write(CONTROL_NODE, ""));
-                    continue;
-                }
-            };
-            let _ = xenstore::with(|store| store.write(CONTROL_NODE, ""));
-            requested = Some(reason);
-        }
-        requested
-    }
 }

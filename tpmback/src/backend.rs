@@ -17,9 +17,12 @@ use xenbus::{
 };
 
 /// Token of the watch on the backend directory.
-const DIRECTORY_TOKEN: &str = "tpmback";
+const DIRECTORY_TOKEN: &str = WATCH_PREFIX;
 /// Prefix of the per-device tokens watching a frontend's `state`.
 const FRONTEND_TOKEN_PREFIX: &str = "tpmback:";
+/// The common prefix of every watch token a [`Tpmback`] sets: the idle loop wakes for
+/// it (`xenbus::control::Service::watches`).
+pub const WATCH_PREFIX: &str = "tpmback";
 
 /// How the backend is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ pub mod page;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 
-pub use backend::{Config, Event, FrontendInfo, ReplyTo, Request, Stats, Tpmback};
+pub use backend::{Config, Event, FrontendInfo, ReplyTo, Request, Stats, Tpmback, WATCH_PREFIX};
 
 use core::fmt;
 use xenbus::DomainId;

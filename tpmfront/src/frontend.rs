@@ -16,6 +16,9 @@ use xenbus::{
 /// The device node Mini-OS's tpmfront opens by default (vtpm-stubdom's link to the
 /// manager).
 pub const DEFAULT_NODE: &str = "device/vtpm/0";
+/// The common prefix of every watch token a [`Tpmfront`] sets: the idle loop wakes for
+/// it (`xenbus::control::Service::watches`).
+pub const WATCH_PREFIX: &str = "tpmfront:";
 
 /// Handshake steps applied per evaluation (each `connect` is followed by at most one
 /// more; four covers set-up plus backend check with room to spare).
@@ -69,7 +72,7 @@ impl<P: Platform> Tpmfront<P> {
         let mut front = Self {
             bus,
             node: node.to_string(),
-            token: format!("tpmfront:{node}"),
+            token: format!("{WATCH_PREFIX}{node}"),
             handshake: FrontendHandshake::new(Publish::Connected),
             backend,
             watched: None,

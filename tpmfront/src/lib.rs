@@ -19,7 +19,7 @@ pub mod page;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 
-pub use frontend::{DEFAULT_NODE, Tpmfront};
+pub use frontend::{DEFAULT_NODE, Tpmfront, WATCH_PREFIX};
 
 use core::fmt;
 

@@ -1,42 +1,111 @@
 //! vtpm-stubdom: one per guest. Serves the guest's TPM over tpmback and saves the
 //! TPM's state before every reply (docs/architecture.md).
+//!
+//! This file is the wiring: options, the image's one xenstore client
+//! (`xenbus::xen::bus_or_crash`), the debug self-tests, and the main loop
+//! (`xenbus::xen::run`, which returns only by ending the domain).
 
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec::Vec;
+use blkfront::selftest::{self, Verdict};
+use blkfront::{Blkfront, Config};
 use kernel::Boot;
-use kernel::shutdown::{self, ShutdownWatch};
+use xenbus::Port;
+use xenbus::control::Service;
+use xenbus::xen::XenBus;
 
 kernel::image!(name: "vtpm-stubdom", main: main);
 
+/// Values of the debug option `selftest=` (never on by default).
+const SELFTESTS: [&str; 3] = ["none", "blk-write", "blk-verify"];
+
 fn main(mut boot: Boot) -> ! {
     let panic_test = boot.options.flag("panic-test");
+    let selftest = boot.options.choice("selftest", &SELFTESTS, "none");
     boot.banner();
     if panic_test {
         panic!("panic-test requested on the command line");
     }
-    serve_until_shutdown()
+    let bus = xenbus::xen::bus_or_crash(&mut boot);
+    if selftest != "none" {
+        disk_selftest(&bus, selftest);
+    }
+    xenbus::xen::run(&bus, &mut Idle)
 }
 
-/// Runs until the toolstack asks the domain to stop.
-fn serve_until_shutdown() -> ! {
-    let mut control = match ShutdownWatch::new() {
-        Ok(control) => control,
+/// What the domain serves until the vTPM service is wired in: only the toolstack's
+/// requests, which `run` watches itself.
+struct Idle;
+
+impl Service for Idle {
+    fn poll(&mut self) {}
+
+    fn ports(&self) -> Vec<Port> {
+        Vec::new()
+    }
+
+    fn watches(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// `selftest=blk-write` / `selftest=blk-verify`: writes (and flushes) or reads back
+/// the known pattern of `blkfront::selftest` on the first disk, and prints the
+/// verdict the `blkfront` boot scenario checks. Overwrites part of the disk: a debug
+/// option only.
+fn disk_selftest(bus: &Rc<XenBus>, which: &str) {
+    let node = match blkfront::discover(bus) {
+        Ok(nodes) => nodes.into_iter().next(),
         Err(e) => {
-            kernel::error!(
-                "cannot watch control/shutdown: {e}; use xl destroy to stop this domain"
-            );
-            loop {
-                kernel::time::sleep_ms(60_000);
-            }
+            kernel::error!("selftest {which}: cannot list disks: {e}");
+            return;
         }
     };
-    loop {
-        kernel::event::wait(&[control.port()]);
-        if let Some(reason) = control.check() {
-            kernel::info!("shutdown requested: {reason}");
-            shutdown::shutdown(reason);
+    let Some(node) = node else {
+        kernel::error!("selftest {which}: FAILED: no disk");
+        return;
+    };
+    let mut disk = match Blkfront::open(Rc::clone(bus), &node, Config::default()) {
+        Ok(disk) => disk,
+        Err(e) => {
+            kernel::error!("selftest {which}: FAILED: cannot open {node}: {e}");
+            return;
+        }
+    };
+    if let Some(info) = disk.info() {
+        kernel::info!(
+            "selftest {which}: {node}: {} sectors, block {} bytes, flush {:?}",
+            info.sectors,
+            info.sector_size,
+            info.flush
+        );
+    }
+    let (offset, len) = (selftest::OFFSET, selftest::LEN);
+    if which == "blk-write" {
+        match selftest::write(&mut disk) {
+            Ok(()) => {
+                kernel::info!("selftest blk-write: ok, {len} bytes at {offset} written and flushed")
+            }
+            Err(e) => kernel::error!("selftest blk-write: FAILED: {e}"),
+        }
+    } else {
+        match selftest::verify(&mut disk) {
+            Ok(Verdict::Match) => {
+                kernel::info!("selftest blk-verify: ok, {len} bytes at {offset} match")
+            }
+            Ok(Verdict::Differs(at)) => {
+                kernel::error!(
+                    "selftest blk-verify: FAILED: byte {at} of {len} at {offset} differs"
+                )
+            }
+            Err(e) => kernel::error!("selftest blk-verify: FAILED: {e}"),
         }
     }
 }

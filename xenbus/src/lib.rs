@@ -16,7 +16,9 @@
 //! | [`state`] | the XenbusState handshake, both roles, as pure state machines |
 //! | [`grant`] | our grant table and RAII granted pages |
 //! | [`ring`] | io/ring.h index arithmetic, both ends |
+//! | [`control`] | the toolstack's `control/shutdown` requests and the image's idle loop ([`control::serve`]) |
 //! | `sim` (feature `test-utils`) | an in-memory Xen with a fake xenstored, for tests |
+//! | `xen` (feature `xen`) | the platform traits on real Xen, over the `kernel` runtime |
 //!
 //! See docs/drivers.md.
 
@@ -29,6 +31,7 @@ extern crate alloc;
 pub mod abi;
 mod bus;
 mod channel;
+pub mod control;
 mod error;
 pub mod grant;
 pub mod platform;
@@ -39,6 +42,8 @@ pub mod wire;
 
 #[cfg(feature = "test-utils")]
 pub mod sim;
+#[cfg(feature = "xen")]
+pub mod xen;
 
 pub use bus::Bus;
 pub use channel::EventChannel;
