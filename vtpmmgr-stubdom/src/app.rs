@@ -11,15 +11,16 @@
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::fmt;
 use tpm_client::Family;
 use tpm_tis::{Clock, Mmio, TisError};
 use vtpm_proto::{MAX_MESSAGE, Uuid};
+use xenbus::control::{Service, ShutdownRequest};
 use xenbus::{Bus, Platform, Port};
 
-use crate::control::{self, ShutdownWatch};
 use crate::disk::BlkDisk;
 use crate::options::ManagerOptions;
 use crate::service::{Caller, Manager};
@@ -31,13 +32,9 @@ use crate::tis::{self, AttachError, TisTransport};
 const EVENTS_PER_ROUND: usize = 64;
 /// How long the disk may take to connect, and each transfer.
 const DISK_TIMEOUT_NS: u64 = 30_000_000_000;
-/// Prefixes of the watch tokens the loop wakes for: tpmback's (device directory and
-/// frontend states) and `control/shutdown`. The disk's watch is followed only when
-/// the disk is used.
-pub const WATCH_PREFIXES: [&str; 2] = ["tpmback", control::TOKEN];
 
 /// The manager's request handler, with its store on the disk and the hardware TPM.
-pub type Service<P, M, C> =
+pub type Handler<P, M, C> =
     Manager<BlkDisk<P>, TpmCounter<TisTransport<M, C>>, TpmHardware<TisTransport<M, C>>>;
 
 /// Why the manager could not start. Each says what to do about it.
@@ -53,7 +50,7 @@ pub enum StartupError {
     ReadOnlyDisk,
     /// The key store (see [`StartError`]).
     Store(StartError<TisError>),
-    /// xenstore refused the backend's or the control node's watch.
+    /// xenstore refused the backend's watch.
     Xenbus(xenbus::Error),
 }
 
@@ -75,11 +72,11 @@ impl fmt::Display for StartupError {
 
 /// The manager, serving.
 pub struct Running<P: Platform, M: Mmio, C: Clock> {
-    bus: Rc<Bus<P>>,
     backend: tpmback::Tpmback<P>,
-    service: Service<P, M, C>,
-    control: ShutdownWatch<P>,
+    service: Handler<P, M, C>,
     family: Family,
+    /// The last `poll` stopped with events perhaps left.
+    more: bool,
     out: Box<[u8; MAX_MESSAGE]>,
 }
 
@@ -99,7 +96,6 @@ pub fn start<P: Platform, M: Mmio, C: Clock>(
     clock: C,
     options: &ManagerOptions,
 ) -> Result<Running<P, M, C>, StartupError> {
-    let control = ShutdownWatch::new(Rc::clone(bus)).map_err(StartupError::Xenbus)?;
     let tpm = tis::attach(mmio, clock, options).map_err(StartupError::Tpm)?;
     let family = tpm.family();
     let tpm: SharedTpm<TisTransport<M, C>> = Rc::new(RefCell::new(tpm));
@@ -146,14 +142,7 @@ pub fn start<P: Platform, M: Mmio, C: Clock>(
             _ => StartupError::Xenbus(xenbus::Error::BadValue),
         })?;
     kernel::info!("serving vTPMs");
-    Ok(Running {
-        bus: Rc::clone(bus),
-        backend,
-        service,
-        control,
-        family,
-        out: Box::new([0u8; MAX_MESSAGE]),
-    })
+    Ok(Running { backend, service, family, more: false, out: Box::new([0u8; MAX_MESSAGE]) })
 }
 
 impl<P: Platform, M: Mmio, C: Clock> Running<P, M, C> {
@@ -163,57 +152,13 @@ impl<P: Platform, M: Mmio, C: Clock> Running<P, M, C> {
     }
 
     /// The request handler (and through it the key store).
-    pub fn service(&mut self) -> &mut Service<P, M, C> {
+    pub fn service(&mut self) -> &mut Handler<P, M, C> {
         &mut self.service
     }
 
     /// The backend.
     pub fn backend(&self) -> &tpmback::Tpmback<P> {
         &self.backend
-    }
-
-    /// Serves until the toolstack asks the domain to stop.
-    pub fn serve(&mut self) -> control::Request {
-        loop {
-            if let Some(request) = self.run_until(u64::MAX) {
-                return request;
-            }
-        }
-    }
-
-    /// Serves until the toolstack asks the domain to stop (`Some`) or Xen system time
-    /// reaches `deadline_ns` (`None`).
-    pub fn run_until(&mut self, deadline_ns: u64) -> Option<control::Request> {
-        loop {
-            if let Some(request) = self.control.check() {
-                kernel::info!("shutdown requested: {request:?}");
-                return Some(request);
-            }
-            if self.poll() {
-                continue;
-            }
-            let ports = self.ports();
-            if !self.bus.wait(&ports, &WATCH_PREFIXES, deadline_ns) {
-                return None;
-            }
-        }
-    }
-
-    /// Handles what tpmback has for us: vTPMs connecting, their requests (each
-    /// answered before the next is taken), vTPMs going away. Returns true if it
-    /// stopped after 64 events with more perhaps waiting (the loop looks at
-    /// `control/shutdown` in between, so a busy vTPM cannot hold `xl shutdown` up).
-    pub fn poll(&mut self) -> bool {
-        for _ in 0..EVENTS_PER_ROUND {
-            let Some(event) = self.backend.poll() else { return false };
-            self.handle(event);
-        }
-        true
-    }
-
-    /// The event channels [`poll`](Self::poll) serves.
-    pub fn ports(&self) -> Vec<Port> {
-        self.backend.ports()
     }
 
     fn handle(&mut self, event: tpmback::Event) {
@@ -242,5 +187,45 @@ impl<P: Platform, M: Mmio, C: Clock> Running<P, M, C> {
                 self.service.disconnected(id.domain.0, id.handle);
             }
         }
+    }
+}
+
+/// The image's idle loop (`xenbus::control::serve`) drives the manager through this.
+impl<P: Platform, M: Mmio, C: Clock> Service for Running<P, M, C> {
+    /// Handles what tpmback has for us: vTPMs connecting, their requests (each
+    /// answered before the next is taken), vTPMs going away. At most 64 events per
+    /// call: the loop looks at `control/shutdown` in between, so a busy vTPM cannot
+    /// hold `xl shutdown` up; [`deadline_ns`](Service::deadline_ns) then asks for the
+    /// next call at once.
+    fn poll(&mut self) {
+        self.more = true;
+        for _ in 0..EVENTS_PER_ROUND {
+            let Some(event) = self.backend.poll() else {
+                self.more = false;
+                return;
+            };
+            self.handle(event);
+        }
+    }
+
+    fn ports(&self) -> Vec<Port> {
+        self.backend.ports()
+    }
+
+    /// tpmback's watches (its device directory, the frontends' states). The disk's
+    /// watch is followed when the disk is used (blkfront reconnects on demand), so its
+    /// events do not wake the loop.
+    fn watches(&self) -> Vec<String> {
+        alloc::vec![String::from(tpmback::WATCH_PREFIX)]
+    }
+
+    fn deadline_ns(&self) -> Option<u64> {
+        self.more.then_some(0)
+    }
+
+    fn stop(&mut self, request: ShutdownRequest) {
+        // Every answered SAVEHASHKEY is on disk already; nothing is in flight between
+        // two calls of `poll`.
+        kernel::info!("stopping ({request}): {} vTPMs stored", self.service.store().len());
     }
 }

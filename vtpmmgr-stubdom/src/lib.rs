@@ -10,7 +10,6 @@
 extern crate alloc;
 
 pub mod app;
-pub mod control;
 pub mod disk;
 pub mod options;
 pub mod service;

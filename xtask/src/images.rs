@@ -46,6 +46,11 @@ pub fn available(ws: &Workspace) -> bool {
     })
 }
 
+/// Features that switch an image crate's binary on (`required-features` of its
+/// `[[bin]]`: kept out of test builds, whose dev-dependencies bring `std` into crates
+/// the freestanding binary shares).
+pub const IMAGE_FEATURES: &[&str] = &["vtpmmgr-stubdom/image"];
+
 /// Builds both images and writes `target/images/<name>.gz`.
 pub fn build(ws: &Workspace) -> Result<Vec<Image>> {
     let mut cmd = Command::new(&ws.cargo);
@@ -53,6 +58,7 @@ pub fn build(ws: &Workspace) -> Result<Vec<Image>> {
     for name in NAMES {
         cmd.args(["-p", name]);
     }
+    cmd.args(["--features", &IMAGE_FEATURES.join(",")]);
     process::run(&mut cmd, BUILD_DEADLINE).context("building the images")?;
     let out_dir = ws.target.join("images");
     fs::create_dir_all(&out_dir).with_context(|| format!("{}", out_dir.display()))?;
