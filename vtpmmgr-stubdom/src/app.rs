@@ -113,7 +113,13 @@ pub fn start<P: Platform, M: Mmio, C: Clock>(
         return Err(StartupError::ReadOnlyDisk);
     }
     let disk = BlkDisk::new(frontend, info);
-    kernel::info!("disk {node}: {} KiB", disk.size_bytes() / 1024);
+    kernel::info!(
+        "disk {node}: {} sectors of 512 bytes, block {} bytes, flush {:?}; key store {} KiB",
+        info.sectors,
+        info.sector_size,
+        info.flush,
+        disk.size_bytes() / 1024
+    );
 
     let start_options = StartOptions {
         pcrs: options.tpm.seal_pcrs,
