@@ -25,7 +25,7 @@ use crate::disk::BlkDisk;
 use crate::options::ManagerOptions;
 use crate::service::{Caller, Manager};
 use crate::start::{SharedTpm, StartError, StartOptions, Started, TpmCounter, TpmHardware};
-use crate::tis::{self, AttachError, TisTransport};
+use crate::tis::{self, AttachError, SharedTis, TisTransport};
 
 /// Events handled before the shutdown node is looked at again (a busy vTPM cannot keep
 /// `xl shutdown` waiting).
@@ -74,6 +74,8 @@ impl fmt::Display for StartupError {
 pub struct Running<P: Platform, M: Mmio, C: Clock> {
     backend: tpmback::Tpmback<P>,
     service: Handler<P, M, C>,
+    /// The TIS driver, to give the locality up when stopping.
+    tis: SharedTis<M, C>,
     family: Family,
     /// The last `poll` stopped with events perhaps left.
     more: bool,
@@ -96,7 +98,7 @@ pub fn start<P: Platform, M: Mmio, C: Clock>(
     clock: C,
     options: &ManagerOptions,
 ) -> Result<Running<P, M, C>, StartupError> {
-    let tpm = tis::attach(mmio, clock, options).map_err(StartupError::Tpm)?;
+    let (tpm, tis) = tis::attach(mmio, clock, options).map_err(StartupError::Tpm)?;
     let family = tpm.family();
     let tpm: SharedTpm<TisTransport<M, C>> = Rc::new(RefCell::new(tpm));
 
@@ -148,7 +150,7 @@ pub fn start<P: Platform, M: Mmio, C: Clock>(
             _ => StartupError::Xenbus(xenbus::Error::BadValue),
         })?;
     kernel::info!("serving vTPMs");
-    Ok(Running { backend, service, family, more: false, out: Box::new([0u8; MAX_MESSAGE]) })
+    Ok(Running { backend, service, tis, family, more: false, out: Box::new([0u8; MAX_MESSAGE]) })
 }
 
 impl<P: Platform, M: Mmio, C: Clock> Running<P, M, C> {
@@ -233,5 +235,9 @@ impl<P: Platform, M: Mmio, C: Clock> Service for Running<P, M, C> {
         // Every answered SAVEHASHKEY is on disk already; nothing is in flight between
         // two calls of `poll`.
         kernel::info!("stopping ({request}): {} vTPMs stored", self.service.store().len());
+        // The next manager, perhaps at another locality, must be able to get the TPM.
+        if let Ok(mut tis) = self.tis.try_borrow_mut() {
+            tis.relinquish_locality();
+        }
     }
 }

@@ -2,7 +2,9 @@
 //! `tpm-client` talks through, and the clock the driver waits with.
 
 use alloc::boxed::Box;
+use alloc::rc::Rc;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::fmt;
 use tpm_client::{Family, HardwareTpm, MAX_RESPONSE, Transport};
 use tpm_tis::{Clock, Mmio, Tis, TisError};
@@ -31,24 +33,30 @@ impl<P: Platform> Clock for PlatformClock<P> {
     }
 }
 
-/// The TIS driver as a [`Transport`] for `tpm-client`.
-pub struct TisTransport<M, C> {
-    tis: Tis<M, C>,
+/// The TIS driver, shared by the transport and the manager (which gives the locality
+/// up when it stops).
+pub type SharedTis<M, C> = Rc<RefCell<Tis<M, C>>>;
+
+/// The TIS driver as a [`Transport`] for `tpm-client`. Dropping it gives the locality
+/// up, so the next manager — at any locality — gets the TPM.
+pub struct TisTransport<M: Mmio, C: Clock> {
+    tis: SharedTis<M, C>,
     response: Box<[u8]>,
     /// TPM 1.2: reading the TPM's timeouts and durations is still to be done.
     tpm12_unconfigured: u8,
 }
 
-impl<M, C> fmt::Debug for TisTransport<M, C> {
+impl<M: Mmio, C: Clock> fmt::Debug for TisTransport<M, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TisTransport").finish_non_exhaustive()
     }
 }
 
 impl<M: Mmio, C: Clock> TisTransport<M, C> {
-    fn new(tis: Tis<M, C>) -> Self {
+    fn new(tis: SharedTis<M, C>) -> Self {
+        let family = tis.borrow().family();
         let tpm12_unconfigured =
-            if tis.family() == Some(Family::Tpm12) { TPM12_CONFIGURE_ATTEMPTS } else { 0 };
+            if family == Some(Family::Tpm12) { TPM12_CONFIGURE_ATTEMPTS } else { 0 };
         let mut transport = Self {
             tis,
             response: alloc::vec![0u8; MAX_RESPONSE].into_boxed_slice(),
@@ -65,10 +73,11 @@ impl<M: Mmio, C: Clock> TisTransport<M, C> {
             return;
         }
         self.tpm12_unconfigured -= 1;
-        match self.tis.configure_tpm12() {
+        let mut tis = self.tis.borrow_mut();
+        match tis.configure_tpm12() {
             Ok(()) => {
                 self.tpm12_unconfigured = 0;
-                kernel::debug!("TPM 1.2 timeouts {:?}", self.tis.timeouts());
+                kernel::debug!("TPM 1.2 timeouts {:?}", tis.timeouts());
             }
             Err(e) if self.tpm12_unconfigured == 0 => {
                 kernel::warn!("TPM 1.2 timeouts unreadable ({e}); using the defaults");
@@ -76,10 +85,13 @@ impl<M: Mmio, C: Clock> TisTransport<M, C> {
             Err(_) => {}
         }
     }
+}
 
-    /// The driver.
-    pub fn tis(&mut self) -> &mut Tis<M, C> {
-        &mut self.tis
+impl<M: Mmio, C: Clock> Drop for TisTransport<M, C> {
+    fn drop(&mut self) {
+        if let Ok(mut tis) = self.tis.try_borrow_mut() {
+            tis.relinquish_locality();
+        }
     }
 }
 
@@ -87,7 +99,7 @@ impl<M: Mmio, C: Clock> Transport for TisTransport<M, C> {
     type Error = TisError;
 
     fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TisError> {
-        let len = self.tis.transmit(command, &mut self.response)?;
+        let len = self.tis.borrow_mut().transmit(command, &mut self.response)?;
         let response = self.response.get(..len).unwrap_or_default().to_vec();
         self.configure_tpm12();
         Ok(response)
@@ -145,11 +157,14 @@ pub fn family_name(family: Family) -> &'static str {
 /// Binds the TIS driver to `mmio`, takes the locality, finds out the TPM's family
 /// (registers, then the TPM2_GetCapability probe), checks it against `tpm2=`, and
 /// hands the TPM to the client (Startup if firmware did not, ownership on a TPM 1.2).
+///
+/// Returns the client and the driver (to give the locality up when the manager
+/// stops). On failure the locality is given up already.
 pub fn attach<M: Mmio, C: Clock>(
     mmio: M,
     clock: C,
     options: &ManagerOptions,
-) -> Result<Tpm<M, C>, AttachError> {
+) -> Result<(Tpm<M, C>, SharedTis<M, C>), AttachError> {
     let config = tpm_tis::Config {
         locality: options.locality(),
         poll_interval_ns: POLL_INTERVAL_NS,
@@ -159,7 +174,13 @@ pub fn attach<M: Mmio, C: Clock>(
     let (vendor, device, revision) = tis.vendor();
     tis.request_locality().map_err(AttachError::Tis)?;
     let hints = tis.register_hints();
-    let found = tis.detect_family().map_err(AttachError::Tis)?;
+    let found = match tis.detect_family() {
+        Ok(found) => found,
+        Err(e) => {
+            tis.relinquish_locality();
+            return Err(AttachError::Tis(e));
+        }
+    };
     kernel::info!(
         "hardware TPM: {} (vendor {vendor:#06x}, device {device:#06x}, revision {revision}), \
          locality {}",
@@ -170,14 +191,17 @@ pub fn attach<M: Mmio, C: Clock>(
     if let Some(configured) = options.expected_family
         && configured != found
     {
+        tis.relinquish_locality();
         return Err(AttachError::FamilyMismatch { configured, found });
     }
-    let tpm = HardwareTpm::detect(TisTransport::new(tis), options.tpm.clone())
+    let tis = Rc::new(RefCell::new(tis));
+    // From here on, dropping the transport gives the locality up.
+    let tpm = HardwareTpm::detect(TisTransport::new(Rc::clone(&tis)), options.tpm.clone())
         .map_err(AttachError::Client)?;
     if tpm.family() != found {
         // The client's own probe disagrees with the driver's: a TPM answering
         // inconsistently is not one to seal to.
         return Err(AttachError::FamilyMismatch { configured: found, found: tpm.family() });
     }
-    Ok(tpm)
+    Ok((tpm, tis))
 }

@@ -213,6 +213,7 @@ fn family_mismatch_is_a_clear_error() {
         }))
     ));
     assert_eq!(domain.disk(), vec![0; DISK_LEN], "nothing written without a TPM");
+    assert_eq!(tis.active_locality(), None, "locality kept after refusing to start");
 }
 
 #[test]
@@ -233,6 +234,7 @@ fn foreign_disk_is_never_formatted_without_reformat() {
     let domain = Domain::new(foreign.clone());
     let error = domain.start(&tis, "").unwrap_err();
     assert!(error.to_string().contains("reformat"), "{error}");
+    assert_eq!(tis.active_locality(), None, "locality kept after refusing to start");
     assert_eq!(domain.disk(), foreign);
     let domain = Domain::new(foreign);
     let mut manager = domain.start(&tis, "reformat").unwrap();
@@ -262,6 +264,8 @@ fn xl_shutdown_stops_the_idle_loop() {
     domain.sim.world().store_write(&node, "poweroff");
     assert_eq!(control::serve(&domain.bus, &mut manager), Ok(ShutdownRequest::Poweroff));
     assert_eq!(domain.sim.world().store_read(&node).as_deref(), Some(""));
+    // The locality is given up: a next manager at a lower locality gets the TPM.
+    assert_eq!(tis.active_locality(), None);
 }
 
 #[test]
