@@ -109,6 +109,9 @@ impl<M: Mmio, C: Clock> Transport for TisTransport<M, C> {
 /// The hardware TPM as the manager uses it.
 pub type Tpm<M, C> = HardwareTpm<TisTransport<M, C>>;
 
+/// What [`attach`] gives: the client, and the driver it talks through.
+pub type Attached<M, C> = (Tpm<M, C>, SharedTis<M, C>);
+
 /// Why the hardware TPM cannot be used.
 #[derive(Debug)]
 pub enum AttachError {
@@ -164,7 +167,7 @@ pub fn attach<M: Mmio, C: Clock>(
     mmio: M,
     clock: C,
     options: &ManagerOptions,
-) -> Result<(Tpm<M, C>, SharedTis<M, C>), AttachError> {
+) -> Result<Attached<M, C>, AttachError> {
     let config = tpm_tis::Config {
         locality: options.locality(),
         poll_interval_ns: POLL_INTERVAL_NS,
