@@ -1,6 +1,6 @@
 //! Fuzz target: command bytes at arbitrary localities into a started TPM 2.0
-//! engine that holds a loaded and a persistent key, an NV index, a hash sequence
-//! and an HMAC session. Records either carry raw bytes or have the header built
+//! engine that holds a loaded and a persistent key, an NV index, a hash sequence,
+//! an HMAC session and audits a few commands. Records either carry raw bytes or have the header built
 //! around them for one of the implemented command codes, so that most inputs reach
 //! a handler. Every response must be well formed; nothing may panic; the state
 //! reached must survive a save/load round trip.
@@ -93,6 +93,15 @@ fn base() -> &'static Base {
                 u32::from_be_bytes([0, 0, a[2], a[3]])
             })
             .collect();
+        // Command audit of a few frequent commands, so their successes extend
+        // the audit digest: SetCommandCodeAuditStatus(owner, hash NULL, setList
+        // = GetRandom, Hash, PCR_Read, PCR_Extend, Sign, clearList empty).
+        let mut params = vec![0, 0x10, 0, 0, 0, 5];
+        for cc in [0x17Bu32, 0x17D, 0x17E, 0x182, 0x15D] {
+            params.extend(cc.to_be_bytes());
+        }
+        params.extend([0, 0, 0, 0]);
+        run(&mut tpm, 0x140, &[0x4000_0001], true, &params);
         Base {
             permanent: tpm.save_state(StateKind::Permanent).unwrap().to_vec(),
             volatile: tpm.save_state(StateKind::Volatile).unwrap().to_vec(),

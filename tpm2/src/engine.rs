@@ -41,6 +41,9 @@ pub struct Tpm2 {
     pub(crate) last_now: Option<u64>,
     /// The locality of the command being executed.
     pub(crate) locality: u8,
+    /// Set by TPM2_SetCommandCodeAuditStatus when it changed the audit hash: that
+    /// command is then not audited (the digest restarts with the next one).
+    pub(crate) skip_command_audit: bool,
 }
 
 impl core::fmt::Debug for Tpm2 {
@@ -93,6 +96,11 @@ impl Tpm2 {
             max_counter: 0,
             nv: BTreeMap::new(),
             objects: BTreeMap::new(),
+            // TPM2_SetCommandCodeAuditStatus is always audited
+            // (CommandAuditPreInstall_Init).
+            audit_commands: alloc::vec![cc::SET_COMMAND_CODE_AUDIT_STATUS],
+            audit_alg: crate::commands::audit::INITIAL_AUDIT_HASH,
+            audit_counter: 0,
         };
         Tpm2 {
             drbg,
@@ -103,6 +111,7 @@ impl Tpm2 {
             buffer_size: MAX_BUFFER_SIZE,
             last_now: None,
             locality: 0,
+            skip_command_audit: false,
         }
     }
 
@@ -211,6 +220,12 @@ impl Tpm2 {
             (AuthArea::default(), r.peek_rest())
         };
 
+        // Command audit (Part 1 §33) hashes the parameters as received and the
+        // Names the handles have before the command.
+        self.skip_command_audit = false;
+        let audit_cp_hash =
+            self.command_audited(code).then(|| self.audit_cp_hash(code, &handles, params));
+
         // Parameter decryption, then the command itself.
         let mut params = Zeroizing::new(params.to_vec());
         self.decrypt_parameters(&auth, &mut params)?;
@@ -241,10 +256,16 @@ impl Tpm2 {
                 auth.dissociate(h);
             }
             let area = self.finish_sessions(&mut auth, spec, code, &mut out)?;
+            if let Some(cp) = &audit_cp_hash {
+                self.extend_command_audit(code, cp, &out);
+            }
             w.u32(u32::try_from(out.len()).map_err(|_| Rc::FAILURE)?);
             w.bytes(&out);
             w.bytes(&area);
         } else {
+            if let Some(cp) = &audit_cp_hash {
+                self.extend_command_audit(code, cp, &out);
+            }
             w.bytes(&out);
         }
         let len = w.len();

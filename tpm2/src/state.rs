@@ -13,7 +13,7 @@ use crate::object::{self, Object, Slot};
 use crate::pcr::PcrBank;
 use crate::session::{self, SessionSlot};
 use crate::types::limits::{self, PCR_COUNT};
-use crate::types::{HashAlg, Marshal, NvPublic, Reader, Unmarshal, Writer, get_2b_vec, put_2b};
+use crate::types::{HashAlg, Marshal, NvPublic, Reader, Unmarshal, Writer, cc, get_2b_vec, put_2b};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -25,8 +25,14 @@ const PERMANENT_MAGIC: &[u8; 8] = b"TPM2PERM";
 const VOLATILE_MAGIC: &[u8; 8] = b"TPM2VOLA";
 /// Magic of the SaveState blob.
 const SAVED_MAGIC: &[u8; 8] = b"TPM2SAVE";
-/// Current format version of all three blobs.
-pub const FORMAT_VERSION: u16 = 1;
+/// Current format version of all three blobs. Version 2 added command audit (the
+/// audited commands, hash and counter in the permanent blob; the audit digest in
+/// the volatile and SaveState blobs). Version 1 blobs are still read: they had no
+/// command audit, so the list is TPM2_SetCommandCodeAuditStatus alone, the hash
+/// the context hash, the counter 0 and the digest empty.
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version the readers accept.
+const OLDEST_VERSION: u16 = 1;
 
 /// Transient object slots (`MAX_LOADED_OBJECTS`, as libtpms).
 pub const MAX_OBJECTS: usize = 3;
@@ -184,6 +190,12 @@ pub struct Persistent {
     pub nv: BTreeMap<u32, NvIndex>,
     /// Persistent objects by handle.
     pub objects: BTreeMap<u32, Object>,
+    /// The audited command codes, ascending (`gp.auditCommands`).
+    pub audit_commands: Vec<u32>,
+    /// The command audit hash (`gp.auditHashAlg`).
+    pub audit_alg: HashAlg,
+    /// The command audit counter (`gp.auditCounter`).
+    pub audit_counter: u64,
 }
 
 /// What a TPM loses at power-off.
@@ -244,6 +256,9 @@ pub struct Volatile {
     pub locality3: bool,
     /// The last Startup followed an orderly Shutdown (TPMA_STARTUP_CLEAR.orderly).
     pub orderly_startup: bool,
+    /// The command audit digest; `None` until the next audited command starts one
+    /// (`gr.commandAuditDigest` of size zero).
+    pub command_audit: Option<Vec<u8>>,
 }
 
 /// What TPM2_Shutdown(STATE) saves for TPM2_Startup(STATE) (a TPM Resume) and
@@ -284,6 +299,8 @@ pub struct SavedState {
     pub saved_sessions: Vec<(usize, u64)>,
     /// The TPM was started at locality 3 (Startup(STATE) must be too).
     pub locality3: bool,
+    /// The command audit digest (kept across TPM Restart and Resume).
+    pub command_audit: Option<Vec<u8>>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -353,19 +370,55 @@ fn get_banks(r: &mut Reader<'_>, count: usize) -> Result<Vec<PcrBank>, StateErro
     Ok(banks)
 }
 
+fn put_opt_digest(w: &mut Writer, d: &Option<Vec<u8>>) {
+    match d {
+        Some(d) => {
+            w.u8(1);
+            put_2b(w, d);
+        }
+        None => {
+            w.u8(0);
+        }
+    }
+}
+
+fn get_opt_digest(r: &mut Reader<'_>) -> Result<Option<Vec<u8>>, StateError> {
+    Ok(match r.u8()? {
+        0 => None,
+        1 => {
+            let d = get_2b_vec(r, limits::MAX_DIGEST).map_err(err)?;
+            if !HashAlg::ALL.iter().any(|a| a.size() == d.len()) {
+                return Err(StateError::Malformed);
+            }
+            Some(d)
+        }
+        _ => return Err(StateError::Malformed),
+    })
+}
+
+/// The command audit list: ascending implemented codes, Shutdown never, and
+/// TPM2_SetCommandCodeAuditStatus always.
+fn valid_audit_list(list: &[u32]) -> bool {
+    list.windows(2).all(|w| w.first() < w.get(1))
+        && list.iter().all(|&c| crate::commands::lookup(c).is_some() && c != cc::SHUTDOWN)
+        && list.contains(&cc::SET_COMMAND_CODE_AUDIT_STATUS)
+}
+
 fn put_header(w: &mut Writer, magic: &[u8; 8]) {
     w.bytes(magic).u16(FORMAT_VERSION);
 }
 
-fn check_header(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<(), StateError> {
+/// Checks the magic and returns the format version (`OLDEST_VERSION` ..=
+/// `FORMAT_VERSION`).
+fn check_header(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<u16, StateError> {
     if r.bytes(8)? != magic {
         return Err(StateError::BadMagic);
     }
     let version = r.u16()?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(StateError::UnsupportedVersion(version));
     }
-    Ok(())
+    Ok(version)
 }
 
 // ---------------------------------------------------------------------------------
@@ -411,13 +464,18 @@ impl Persistent {
             w.u32(*handle);
             object::put_object(&mut w, o);
         }
+        w.u16(u16::try_from(self.audit_commands.len()).unwrap_or(0));
+        for c in &self.audit_commands {
+            w.u32(*c);
+        }
+        w.u16(self.audit_alg.id()).u64(self.audit_counter);
         Secret::new(w.into_vec())
     }
 
     /// Parses a permanent blob.
     pub fn from_blob(blob: &[u8]) -> Result<Self, StateError> {
         let mut r = Reader::new(blob);
-        check_header(&mut r, PERMANENT_MAGIC)?;
+        let version = check_header(&mut r, PERMANENT_MAGIC)?;
         let tpm_id = r.array::<16>()?;
         let mut seeds = Vec::new();
         for _ in 0..6 {
@@ -485,6 +543,27 @@ impl Persistent {
                 return Err(StateError::Malformed);
             }
         }
+        let (audit_commands, audit_alg, audit_counter) = if version >= 2 {
+            let count = usize::from(r.u16()?);
+            if count > crate::commands::TABLE.len() {
+                return Err(StateError::Malformed);
+            }
+            let mut audit_commands = Vec::with_capacity(count);
+            for _ in 0..count {
+                audit_commands.push(r.u32()?);
+            }
+            if !valid_audit_list(&audit_commands) {
+                return Err(StateError::Malformed);
+            }
+            let audit_alg = HashAlg::from_id(r.u16()?).ok_or(StateError::Malformed)?;
+            (audit_commands, audit_alg, r.u64()?)
+        } else {
+            (
+                alloc::vec![cc::SET_COMMAND_CODE_AUDIT_STATUS],
+                crate::commands::audit::INITIAL_AUDIT_HASH,
+                0,
+            )
+        };
         r.finish()?;
         let mut seeds = seeds.into_iter();
         let mut next = || seeds.next().ok_or(StateError::Malformed);
@@ -519,6 +598,9 @@ impl Persistent {
             max_counter,
             nv,
             objects,
+            audit_commands,
+            audit_alg,
+            audit_counter,
         })
     }
 }
@@ -558,6 +640,7 @@ impl Volatile {
             da_used: false,
             locality3: false,
             orderly_startup: false,
+            command_audit: None,
         }
     }
 
@@ -639,6 +722,7 @@ impl Volatile {
         w.u8(u8::from(self.da_used))
             .u8(u8::from(self.locality3))
             .u8(u8::from(self.orderly_startup));
+        put_opt_digest(&mut w, &self.command_audit);
         Secret::new(w.into_vec())
     }
 
@@ -646,7 +730,7 @@ impl Volatile {
     /// `reset_count` ([`StateError::Inconsistent`] otherwise).
     pub fn from_blob(blob: &[u8], tpm_id: &[u8; 16], reset_count: u32) -> Result<Self, StateError> {
         let mut r = Reader::new(blob);
-        check_header(&mut r, VOLATILE_MAGIC)?;
+        let version = check_header(&mut r, VOLATILE_MAGIC)?;
         let id = r.array::<16>()?;
         let rc = r.u32()?;
         let mut v = Volatile::power_on();
@@ -741,6 +825,7 @@ impl Volatile {
         v.da_used = get_bool(&mut r)?;
         v.locality3 = get_bool(&mut r)?;
         v.orderly_startup = get_bool(&mut r)?;
+        v.command_audit = if version >= 2 { get_opt_digest(&mut r)? } else { None };
         r.finish()?;
         if &id != tpm_id || rc != reset_count {
             return Err(StateError::Inconsistent);
@@ -778,13 +863,14 @@ impl SavedState {
             w.u8(u8::try_from(*slot).unwrap_or(u8::MAX)).u64(*seq);
         }
         w.u8(u8::from(self.locality3));
+        put_opt_digest(&mut w, &self.command_audit);
         Secret::new(w.into_vec())
     }
 
     /// Parses a SaveState blob, which must belong to `tpm_id`.
     pub fn from_blob(blob: &[u8], tpm_id: &[u8; 16]) -> Result<Self, StateError> {
         let mut r = Reader::new(blob);
-        check_header(&mut r, SAVED_MAGIC)?;
+        let version = check_header(&mut r, SAVED_MAGIC)?;
         let id = r.array::<16>()?;
         let reset_count = r.u32()?;
         let mut banks = get_banks(&mut r, SAVED_PCRS)?;
@@ -817,6 +903,7 @@ impl SavedState {
             saved_sessions.push((slot, r.u64()?));
         }
         let locality3 = get_bool(&mut r)?;
+        let command_audit = if version >= 2 { get_opt_digest(&mut r)? } else { None };
         r.finish()?;
         if &id != tpm_id {
             return Err(StateError::Inconsistent);
@@ -839,6 +926,7 @@ impl SavedState {
             context_counter,
             saved_sessions,
             locality3,
+            command_audit,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Policy digests against libtpms and against independently computed values:
 //! every policy command in a trial session on both TPMs, the well-known digests
 //! (TPM2_PolicyAuthValue, the TCG EK Credential Profile's PolicySecret(endorsement)),
-//! PolicyAuthorizeNV's checks, and TPM2_ECC_Parameters.
+//! PolicyAuthorizeNV's checks, PolicySigned with client-made signatures and the
+//! tickets it returns (PolicyTicket), PolicyRestart, and TPM2_ECC_Parameters.
 
 #![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
 
@@ -294,5 +295,145 @@ fn ecc_parameters() {
         let c = command(cc::ECC_PARAMETERS).u16(id);
         let (re, rs) = (run(&mut e, &c), run(&mut s, &c));
         assert_eq!(re, rs, "curve {id:#x}");
+    }
+}
+
+/// An ECDSA P-256 signing key both TPMs load with LoadExternal (public part only),
+/// and its private scalar for signing on the client side.
+fn authority() -> (Public, tpm2::crypto::ecc::EccSecret) {
+    use tpm2::types::object_attr as oa;
+    let scalar = chash::digest(HashAlg::Sha256, b"policy authority");
+    let secret = tpm2::crypto::ecc::EccSecret::from_scalar(EccCurve::NistP256, &scalar).unwrap();
+    let (x, y) = secret.public().xy();
+    let public = Public {
+        name_alg: Some(HashAlg::Sha256),
+        attributes: oa::USER_WITH_AUTH | oa::SIGN_ENCRYPT,
+        auth_policy: vec![],
+        kind: PublicKind::Ecc {
+            parms: EccParms {
+                symmetric: SymDef::Null,
+                scheme: Scheme::with_hash(alg::ECDSA, HashAlg::Sha256),
+                curve: curve::NIST_P256,
+                kdf: Scheme::NULL,
+            },
+            x,
+            y,
+        },
+    };
+    (public, secret)
+}
+
+/// TPMT_SIGNATURE (ECDSA, SHA-256) over aHash = H(nonceTPM ‖ expiration ‖
+/// cpHashA ‖ policyRef) (Part 3 §23.3).
+fn policy_signature(
+    secret: &tpm2::crypto::ecc::EccSecret,
+    nonce: &[u8],
+    expiration: i32,
+    policy_ref: &[u8],
+) -> Vec<u8> {
+    let a_hash = chash::digest(
+        HashAlg::Sha256,
+        &[nonce, &expiration.to_be_bytes()[..], policy_ref].concat(),
+    );
+    let mut drbg = tpm_engine::Drbg::from_seed([3; 32]);
+    let (r, s) = secret.sign_ecdsa(&a_hash, &mut drbg).unwrap();
+    let mut w = Writer::new();
+    w.u16(alg::ECDSA).u16(alg::SHA256);
+    put_2b(&mut w, &r);
+    put_2b(&mut w, &s);
+    w.into_vec()
+}
+
+#[test]
+fn policy_signed_ticket_and_restart() {
+    let (mut e, mut s) = pair();
+    let (public, secret) = authority();
+    let load = |t: &mut dyn Tpm| {
+        let mut c = command(cc::LOAD_EXTERNAL).u16(0);
+        public.marshal_2b(&mut c.params);
+        let r = run(t, &c.u32(handle::OWNER));
+        assert_eq!(r.rc, 0, "{}", Rc(r.rc));
+        r.handle()
+    };
+    let (ke, ks) = (load(&mut e), load(&mut s));
+    let key_name = name_of(&public);
+    let policy_ref = b"ref";
+    let expected = ext(&ext(&ZERO, &[&cc_bytes(cc::POLICY_SIGNED), &key_name]), &[policy_ref]);
+
+    // A trial session (the key is the first object loaded on both).
+    assert_eq!(ke, ks);
+    let trial_sig = policy_signature(&secret, b"", 0, policy_ref);
+    let d = trial(
+        &mut e,
+        &mut s,
+        &[&|h| {
+            command(cc::POLICY_SIGNED)
+                .handle(ke)
+                .handle(h)
+                .b2(b"")
+                .b2(b"")
+                .b2(policy_ref)
+                .u32(0)
+                .raw(&trial_sig)
+        }],
+    );
+    assert_eq!(d, expected);
+
+    // Real policy sessions: a signature over each TPM's nonceTPM, with a negative
+    // expiration so that a ticket comes back; bad signatures and nonces fail alike.
+    let mut tickets = vec![];
+    for (t, key) in [(&mut e as &mut dyn Tpm, ke), (&mut s as &mut dyn Tpm, ks)] {
+        let o = StartOptions { kind: se::POLICY, ..StartOptions::default() };
+        let session = ClientSession::start(t, &o).unwrap();
+        let signed = |nonce: &[u8], sig: &[u8]| {
+            command(cc::POLICY_SIGNED)
+                .handle(key)
+                .handle(session.handle)
+                .b2(nonce)
+                .b2(b"")
+                .b2(policy_ref)
+                .u32((-60i32) as u32)
+                .raw(sig)
+        };
+        let good = policy_signature(&secret, &session.nonce_tpm, -60, policy_ref);
+        let other = policy_signature(&secret, &session.nonce_tpm, -61, policy_ref);
+        let mut codes = vec![
+            run(t, &signed(&session.nonce_tpm, &other)).rc,
+            run(t, &signed(&[7; 32], &good)).rc,
+        ];
+        let r = run(t, &signed(&session.nonce_tpm, &good));
+        codes.push(r.rc);
+        assert_eq!(r.rc, 0, "{}: PolicySigned: {}", t.name(), Rc(r.rc));
+        assert_eq!(digest_of(t, session.handle), expected, "{}: PolicySigned digest", t.name());
+        // The ticket (timeout, TPMT_TK_AUTH) authorizes the same assertion in a new
+        // session with TPM2_PolicyTicket.
+        let p = r.params(0);
+        let mut rd = Reader::new(&p);
+        let timeout = rd.sized_u16(16).unwrap().to_vec();
+        let ticket = Ticket::unmarshal_tagged(&mut rd, &[st::AUTH_SIGNED]).unwrap();
+        let fresh = ClientSession::start(t, &o).unwrap();
+        let ticket_cmd = |policy_ref: &[u8]| {
+            command(cc::POLICY_TICKET)
+                .handle(fresh.handle)
+                .b2(&timeout)
+                .b2(b"")
+                .b2(policy_ref)
+                .b2(&key_name)
+                .put(&ticket)
+        };
+        codes.push(run(t, &ticket_cmd(b"other ref")).rc);
+        codes.push(run(t, &ticket_cmd(policy_ref)).rc);
+        assert_eq!(digest_of(t, fresh.handle), expected, "{}: PolicyTicket digest", t.name());
+        // PolicyRestart: back to zeros.
+        codes.push(run(t, &command(cc::POLICY_RESTART).handle(fresh.handle)).rc);
+        assert_eq!(digest_of(t, fresh.handle), ZERO, "{}: PolicyRestart", t.name());
+        tickets.push(codes.into_iter().map(Rc).collect::<Vec<_>>());
+        flush(t, session.handle);
+        flush(t, fresh.handle);
+    }
+    assert_eq!(tickets[0], tickets[1], "response codes: engine vs libtpms");
+    // The wrong signature, the wrong nonce and the wrong policyRef are refused.
+    for i in [0, 1, 3] {
+        assert_ne!(tickets[0][i], Rc(0), "step {i} accepted");
     }
 }

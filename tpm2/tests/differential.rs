@@ -451,3 +451,157 @@ fn drtm_and_hcrtm_measurements() {
     assert_eq!(startup(&mut s, su::CLEAR), 0);
     assert_eq!(pcr_read(&mut e, &all).2, pcr_read(&mut s, &all).2);
 }
+
+/// TPM2_GetCommandAuditDigest unsigned (privacy handle the endorsement
+/// hierarchy): (auditCounter, digestAlg, auditDigest, commandDigest). The clock
+/// and firmware fields of the TPMS_ATTEST are the vendor's and skipped.
+fn command_audit(tpm: &mut dyn Tpm) -> (u64, u16, Vec<u8>, Vec<u8>) {
+    let p = ok(
+        tpm,
+        &command(cc::GET_COMMAND_AUDIT_DIGEST)
+            .handle(handle::ENDORSEMENT)
+            .handle(handle::NULL)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"")
+            .u16(alg::NULL),
+        0,
+    );
+    let mut r = Reader::new(&p);
+    let attest = Attest::unmarshal(&mut Reader::new(r.sized_u16(2000).unwrap())).unwrap();
+    assert_eq!(attest.qualified_signer, handle::NULL.to_be_bytes());
+    match attest.attested {
+        Attested::CommandAudit { audit_counter, digest_alg, audit_digest, command_digest } => {
+            (audit_counter, digest_alg, audit_digest, command_digest)
+        }
+        other => panic!("{}: not a command audit attestation: {other:?}", tpm.name()),
+    }
+}
+
+fn set_audit(alg: u16, set: &[u32], clear: &[u32]) -> CommandBuilder {
+    let mut c = command(cc::SET_COMMAND_CODE_AUDIT_STATUS).handle(handle::OWNER).pw(b"").u16(alg);
+    for list in [set, clear] {
+        c = c.u32(list.len() as u32);
+        for &code in list {
+            c = c.u32(code);
+        }
+    }
+    c
+}
+
+#[test]
+fn command_audit_digest_list_and_counter() {
+    let (mut e, mut s) = pair();
+    let audited = |t: &mut dyn Tpm| get_cap(t, cap::AUDIT_COMMANDS, 0, 64);
+    // Manufactured: only SetCommandCodeAuditStatus is audited, no digest yet.
+    assert_eq!(audited(&mut e), audited(&mut s));
+    assert_eq!(audited(&mut e).1, [0, 0, 0, 1, 0, 0, 1, 0x40]);
+    assert_eq!(command_audit(&mut e), command_audit(&mut s));
+    assert_eq!(command_audit(&mut e).0, 0);
+
+    // Shutdown and codes no TPM implements are not added; the change itself is
+    // audited (the counter moves, the digest starts).
+    let list = [cc::PCR_EXTEND, cc::PCR_READ, cc::GET_CAPABILITY, cc::SHUTDOWN, 0x11E, 0x1FF];
+    same(&mut e, &mut s, &set_audit(alg::NULL, &list, &[]));
+    // (GetCapability is audited from now on: call it on both alike.)
+    let now = audited(&mut e);
+    assert_eq!(now, audited(&mut s));
+    assert_eq!(now.1.len(), 4 + 4 * 4);
+    assert_eq!(command_audit(&mut e), command_audit(&mut s));
+    // The digest extends with commands with and without sessions; a failing
+    // command is not audited.
+    same(&mut e, &mut s, &extend(16, HashAlg::Sha256, 0x5a));
+    same(&mut e, &mut s, &extend(0, HashAlg::Sha256, 0x5a));
+    let sel = all_pcrs(HashAlg::Sha256);
+    assert_eq!(pcr_read(&mut e, &sel), pcr_read(&mut s, &sel));
+    same(&mut e, &mut s, &command(cc::GET_CAPABILITY).u32(cap::AUDIT_COMMANDS).u32(0).u32(8));
+    same(&mut e, &mut s, &command(cc::GET_CAPABILITY).u32(0x77).u32(0).u32(8));
+    let audit = command_audit(&mut e);
+    assert_eq!(audit, command_audit(&mut s));
+    assert_eq!(audit.0, 1);
+    assert!(!audit.2.is_empty());
+    assert_eq!(property(&mut e, pt::AUDIT_COUNTER_1), property(&mut s, pt::AUDIT_COUNTER_1));
+    assert_eq!(property(&mut e, pt::AUDIT_COUNTER_0), property(&mut s, pt::AUDIT_COUNTER_0));
+
+    // The hash and the list cannot change together; a new hash restarts the
+    // digest and that command is not audited.
+    same(&mut e, &mut s, &set_audit(alg::SHA384, &[cc::GET_RANDOM], &[]));
+    same(&mut e, &mut s, &set_audit(0x0001, &[], &[]));
+    same(&mut e, &mut s, &set_audit(alg::SHA384, &[], &[]));
+    assert_eq!(command_audit(&mut e), command_audit(&mut s));
+    assert!(command_audit(&mut e).2.is_empty());
+    same(&mut e, &mut s, &extend(16, HashAlg::Sha1, 1));
+    let audit = command_audit(&mut e);
+    assert_eq!(audit, command_audit(&mut s));
+    assert_eq!((audit.0, audit.1, audit.2.len()), (2, alg::SHA384, 48));
+
+    // TPM Restart keeps the digest, TPM Reset clears it; the list, hash and
+    // counter are permanent.
+    same(&mut e, &mut s, &command(cc::SHUTDOWN).u16(su::STATE));
+    e.power_cycle();
+    s.power_cycle();
+    same(&mut e, &mut s, &command(cc::STARTUP).u16(su::CLEAR));
+    assert_eq!(command_audit(&mut e), audit);
+    assert_eq!(command_audit(&mut s), audit);
+    same(&mut e, &mut s, &command(cc::SHUTDOWN).u16(su::CLEAR));
+    e.power_cycle();
+    s.power_cycle();
+    same(&mut e, &mut s, &command(cc::STARTUP).u16(su::CLEAR));
+    assert_eq!(command_audit(&mut e), command_audit(&mut s));
+    assert!(command_audit(&mut e).2.is_empty());
+    assert_eq!(audited(&mut e), audited(&mut s));
+
+    // SetCommandCodeAuditStatus stays audited; others can be cleared.
+    same(
+        &mut e,
+        &mut s,
+        &set_audit(alg::NULL, &[], &[cc::SET_COMMAND_CODE_AUDIT_STATUS, cc::PCR_READ]),
+    );
+    assert_eq!(audited(&mut e), audited(&mut s));
+    assert_eq!(command_audit(&mut e), command_audit(&mut s));
+    // Owner authorization is required.
+    let wrong = command(cc::SET_COMMAND_CODE_AUDIT_STATUS)
+        .handle(handle::OWNER)
+        .pw(b"wrong")
+        .u16(alg::NULL)
+        .u32(0)
+        .u32(0);
+    same(&mut e, &mut s, &wrong);
+    same(&mut e, &mut s, &set_audit(alg::NULL, &[0; 300], &[]));
+}
+
+#[test]
+fn signed_command_audit_digest_restarts_the_digest() {
+    let (mut e, mut s) = pair();
+    same(&mut e, &mut s, &set_audit(alg::NULL, &[cc::PCR_EXTEND], &[]));
+    same(&mut e, &mut s, &extend(16, HashAlg::Sha256, 7));
+    let before = command_audit(&mut e);
+    assert_eq!(before, command_audit(&mut s));
+    for t in [&mut e as &mut dyn Tpm, &mut s] {
+        let (key, _, _) =
+            create_primary(t, handle::ENDORSEMENT, &signing_template(false, false), b"").unwrap();
+        let signed = command(cc::GET_COMMAND_AUDIT_DIGEST)
+            .handle(handle::ENDORSEMENT)
+            .handle(key)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"nonce")
+            .u16(alg::ECDSA)
+            .u16(alg::SHA256);
+        let p = ok(t, &signed, 0);
+        let mut r = Reader::new(&p);
+        let attest = Attest::unmarshal(&mut Reader::new(r.sized_u16(2000).unwrap())).unwrap();
+        assert_eq!(attest.extra_data, b"nonce");
+        assert!(matches!(
+            attest.attested,
+            Attested::CommandAudit { ref audit_digest, .. } if *audit_digest == before.2
+        ));
+        flush(t, key);
+    }
+    assert_eq!(command_audit(&mut e), command_audit(&mut s));
+    assert!(command_audit(&mut e).2.is_empty());
+    same(&mut e, &mut s, &extend(16, HashAlg::Sha256, 8));
+    let after = command_audit(&mut e);
+    assert_eq!(after, command_audit(&mut s));
+    assert_eq!(after.0, before.0 + 1);
+}

@@ -59,6 +59,19 @@ struct World {
 /// key, loaded objects, a hash sequence half-way and an HMAC session.
 fn populate(e: &mut Engine) -> World {
     assert_eq!(startup(e, su::CLEAR), 0);
+    // Command audit of PCR_Extend and PCR_Read (a list, a counter and a digest).
+    ok(
+        e,
+        &command(cc::SET_COMMAND_CODE_AUDIT_STATUS)
+            .handle(handle::OWNER)
+            .pw(b"")
+            .u16(alg::NULL)
+            .u32(2)
+            .u32(cc::PCR_EXTEND)
+            .u32(cc::PCR_READ)
+            .u32(0),
+        0,
+    );
     extend(e, 16, b"resume me");
     extend(e, 0, b"firmware");
     define_nv(e, 0x0150_0001, 16);
@@ -128,6 +141,28 @@ fn continue_life(e: &mut Engine, w: &mut World) -> Vec<Vec<u8>> {
     out.push(ok(e, &command(cc::READ_PUBLIC).handle(w.primary), 0));
     let (_, caps) = get_cap(e, cap::HANDLES, 0x8000_0000, 16);
     out.push(caps);
+    // The command audit list and digest.
+    let (_, caps) = get_cap(e, cap::AUDIT_COMMANDS, 0, 16);
+    assert_eq!(caps.len(), 4 + 3 * 4);
+    out.push(caps);
+    let p = ok(
+        e,
+        &command(cc::GET_COMMAND_AUDIT_DIGEST)
+            .handle(handle::ENDORSEMENT)
+            .handle(handle::NULL)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"")
+            .u16(alg::NULL),
+        0,
+    );
+    let attest =
+        Attest::unmarshal(&mut Reader::new(Reader::new(&p).sized_u16(2000).unwrap())).unwrap();
+    let Attested::CommandAudit { audit_counter, audit_digest, .. } = attest.attested else {
+        panic!("not a command audit attestation")
+    };
+    assert_eq!((audit_counter, audit_digest.len()), (1, 64));
+    out.push(audit_digest);
     out
 }
 
@@ -465,4 +500,103 @@ fn reserved_localities_are_refused() {
     let digests = DigestValues(vec![TaggedHash { hash: HashAlg::Sha256, digest: vec![1; 32] }]);
     let extend = command(cc::PCR_EXTEND).handle(16).pw(b"").put(&digests);
     assert_eq!(Rc(run_at(&mut e, 32, &extend).rc), Rc::LOCALITY);
+}
+
+#[test]
+fn version_1_blobs_are_read_without_command_audit() {
+    let mut e = Engine::new();
+    assert_eq!(startup(&mut e, su::CLEAR), 0);
+    extend(&mut e, 16, b"kept");
+    let permanent = e.tpm.save_state(StateKind::Permanent).unwrap().to_vec();
+    let volatile = e.tpm.save_state(StateKind::Volatile).unwrap().to_vec();
+    // Version 1 had no audit list (count, one code), hash and counter at the end
+    // of the permanent blob, nor the digest flag at the end of the volatile blob.
+    let mut old_permanent = permanent[..permanent.len() - (2 + 4 + 2 + 8)].to_vec();
+    old_permanent[9] = 1;
+    let mut old_volatile = volatile[..volatile.len() - 1].to_vec();
+    old_volatile[9] = 1;
+    let mut f = Engine::new();
+    f.tpm.load_state(StateKind::Permanent, &old_permanent).unwrap();
+    f.tpm.load_state(StateKind::Volatile, &old_volatile).unwrap();
+    assert_eq!(f.tpm.save_state(StateKind::Permanent).unwrap().to_vec(), permanent);
+    assert_eq!(f.tpm.save_state(StateKind::Volatile).unwrap().to_vec(), volatile);
+    assert_eq!(pcr_read(&mut f, &sel(&[16])), pcr_read(&mut e, &sel(&[16])));
+    // A version-2 blob cut to the version-1 length is refused.
+    let mut cut = old_permanent.clone();
+    cut[9] = 2;
+    assert!(f.tpm.load_state(StateKind::Permanent, &cut).is_err());
+}
+
+#[test]
+fn read_only_commands_change_no_state() {
+    // What a successful READ_ONLY command (reads, signatures, attestations)
+    // leaves: clean dirty flags and, at the same carrier time, the same blobs; so
+    // a carrier that saves only when dirty loses nothing.
+    let mut e = Engine::new();
+    let mut w = populate(&mut e);
+    let _ = continue_life(&mut e, &mut w);
+    flush(&mut e, w.sealed);
+    flush(&mut e, w.primary);
+    let (key, _, _) =
+        create_primary(&mut e, handle::ENDORSEMENT, &signing_template(false, false), b"").unwrap();
+    let (rsa, _, _) =
+        create_primary(&mut e, handle::OWNER, &signing_template(true, false), b"").unwrap();
+    let ecdsa = Scheme::with_hash(alg::ECDSA, HashAlg::Sha256);
+    let rsassa = Scheme::with_hash(alg::RSASSA, HashAlg::Sha256);
+    let sign = |k, scheme: &Scheme| {
+        command(cc::SIGN)
+            .handle(k)
+            .pw(b"")
+            .b2(&[7; 32])
+            .put(scheme)
+            .put(&Ticket::null(st::HASHCHECK))
+    };
+    let commands = [
+        sign(key, &ecdsa),
+        sign(rsa, &rsassa),
+        command(cc::QUOTE).handle(key).pw(b"").b2(b"q").put(&ecdsa).put(&sel(&[0, 16])),
+        command(cc::CERTIFY).handle(key).handle(key).pw(b"").pw(b"").b2(b"c").put(&ecdsa),
+        command(cc::GET_TIME)
+            .handle(handle::ENDORSEMENT)
+            .handle(key)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"t")
+            .put(&ecdsa),
+        command(cc::NV_CERTIFY)
+            .handle(key)
+            .handle(0x0150_0001)
+            .handle(0x0150_0001)
+            .pw(b"")
+            .pw(b"")
+            .b2(b"n")
+            .put(&ecdsa)
+            .u16(2)
+            .u16(0),
+        command(cc::PCR_READ).put(&sel(&[0, 16])),
+        command(cc::READ_PUBLIC).handle(key),
+        command(cc::GET_CAPABILITY).u32(cap::TPM_PROPERTIES).u32(pt::VAR).u32(64),
+        command(cc::NV_READ).handle(0x0150_0001).handle(0x0150_0001).pw(b"").u16(2).u16(0),
+    ];
+    // One DA-relevant use first (the first after a non-orderly start asks for a
+    // retry and records the DA state).
+    let r = run_retry(&mut e, &commands[1]);
+    assert_eq!(r.rc, 0);
+    let now = e.now;
+    e.tpm.clear_dirty();
+    for c in &commands {
+        let before = snapshot(&e.tpm);
+        let r =
+            Response::parse(&e.tpm.execute(ExecContext { locality: 0, now_ms: now }, &c.build()));
+        assert_eq!(Rc(r.rc), Rc(0), "command {:#x}", c.cc);
+        if c.cc == cc::PCR_READ {
+            // populate() audits PCR_Read: the audit digest moves, and says so.
+            assert_eq!(e.tpm.dirty(), tpm_engine::Dirty { permanent: false, volatile: true });
+            assert_ne!(snapshot(&e.tpm), before);
+            e.tpm.clear_dirty();
+            continue;
+        }
+        assert!(!e.tpm.dirty().any(), "command {:#x} set {:?}", c.cc, e.tpm.dirty());
+        assert_eq!(snapshot(&e.tpm), before, "command {:#x} changed the state", c.cc);
+    }
 }

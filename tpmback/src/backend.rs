@@ -443,7 +443,13 @@ impl<P: Platform> Tpmback<P> {
             // The toolstack removes the whole directory once the device is closed.
             let present = read("frontend", &backend_path)?.is_some();
             let online = read("online", &backend_path)?.as_deref() == Some("1");
-            let state = read("state", &frontend_path)?;
+            // A frontend we may no longer read has gone: once its domain dies,
+            // xenstored hands the dead domain's nodes to dom0 and drops our read
+            // permission (XSA-322), answering EACCES. Closing must not wait for it.
+            let state = match read("state", &frontend_path) {
+                Err(xenbus::Error::Store(xenbus::StoreErrno::AccessDenied)) => None,
+                other => other?,
+            };
             Ok::<_, xenbus::Error>((present, online, state))
         })();
         let (online, frontend_state) = match observed {

@@ -10,7 +10,8 @@ use std::rc::Rc;
 use tpmback::testing::FakeFrontend;
 use tpmback::{Config, ErrorCodes, Event, FrontendId, Request, Tpmback, Uuid};
 use xenbus::abi::tpmif::{STATE_CANCEL, STATE_FINISH, STATE_IDLE, STATE_SUBMIT};
-use xenbus::sim::{Sim, SimDomain};
+use xenbus::sim::{Injection, Sim, SimDomain};
+use xenbus::wire::MessageType;
 use xenbus::{Bus, DomainId, XenbusState};
 
 const BACK: u16 = 1;
@@ -325,6 +326,25 @@ fn detach_closes_at_once_and_removal_forgets_the_device() {
     drain(&sim, &mut back);
     assert!(back.frontends().is_empty());
     assert!(sim.world().xenstored.watches(BACK).iter().all(|(p, _)| !p.contains("device/vtpm")));
+}
+
+#[test]
+fn detach_closes_even_when_the_dead_frontend_is_unreadable() {
+    let sim = Sim::new();
+    let (_bus, mut back) = start(&sim);
+    let front = connected(&sim, &mut back, 7);
+    // The frontend's domain died: xenstored refuses us its nodes from now on.
+    sim.world().xenstored.inject(Injection {
+        kind: Some(MessageType::Read),
+        path_suffix: Some(format!("{}/state", front.frontend_path)),
+        errno: "EACCES",
+        times: u32::MAX,
+    });
+    front.detach();
+    let events = drain(&sim, &mut back);
+    assert!(events.iter().any(|e| matches!(e, Event::Closed(_))), "{events:?}");
+    assert_eq!(front.backend_state(), XenbusState::Closed);
+    assert_eq!(sim.stats().mappings, 0);
 }
 
 #[test]

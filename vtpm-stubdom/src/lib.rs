@@ -6,5 +6,12 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
+pub mod app;
+pub mod options;
 pub mod service;
+
+#[cfg(test)]
+mod tests;

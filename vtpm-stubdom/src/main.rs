@@ -2,7 +2,8 @@
 //! TPM's state before every reply (docs/architecture.md).
 //!
 //! This file is the wiring: options, the image's one xenstore client
-//! (`xenbus::xen::bus_or_crash`), the debug self-tests, and the main loop
+//! (`xenbus::xen::bus_or_crash`), the debug self-tests, the vTPM
+//! (`vtpm_stubdom::app::boot`, docs/vtpm-operators.md), and the main loop
 //! (`xenbus::xen::run`, which returns only by ending the domain).
 
 #![no_std]
@@ -17,6 +18,8 @@ use alloc::vec::Vec;
 use blkfront::selftest::{self, Verdict};
 use blkfront::{Blkfront, Config};
 use kernel::Boot;
+use vtpm_stubdom::app::{self, Error};
+use vtpm_stubdom::options::Options;
 use xenbus::Port;
 use xenbus::control::Service;
 use xenbus::xen::XenBus;
@@ -29,6 +32,7 @@ const SELFTESTS: [&str; 3] = ["none", "blk-write", "blk-verify"];
 fn main(mut boot: Boot) -> ! {
     let panic_test = boot.options.flag("panic-test");
     let selftest = boot.options.choice("selftest", &SELFTESTS, "none");
+    let options = Options::take(&mut boot.options);
     boot.banner();
     if panic_test {
         panic!("panic-test requested on the command line");
@@ -37,10 +41,28 @@ fn main(mut boot: Boot) -> ! {
     if selftest != "none" {
         disk_selftest(&bus, selftest);
     }
-    xenbus::xen::run(&bus, &mut Idle)
+    let started = options
+        .map_err(Error::Driver)
+        .and_then(|options| app::boot(&bus, &options, tpmfront::DEFAULT_NODE));
+    match started {
+        Ok((mut server, _)) => {
+            kernel::info!("vtpm-stubdom: serving a {}", server.vtpm().family());
+            xenbus::xen::run(&bus, &mut server)
+        }
+        Err(e) => {
+            // No TPM is served (no backend appears, so no guest gets a blank or
+            // half-started TPM), but the domain stays to show why and to honour
+            // `xl shutdown`.
+            kernel::error!("vtpm-stubdom: not serving: {e}");
+            kernel::error!(
+                "vtpm-stubdom: fix the cause, then xl shutdown and xl create this domain"
+            );
+            xenbus::xen::run(&bus, &mut Idle)
+        }
+    }
 }
 
-/// What the domain serves until the vTPM service is wired in: only the toolstack's
+/// What the domain runs when the vTPM could not start: only the toolstack's
 /// requests, which `run` watches itself.
 struct Idle;
 

@@ -107,6 +107,11 @@ impl<P: Persist> Vtpm<P> {
     }
 
     /// The persistence back end.
+    pub fn persist(&self) -> &P {
+        &self.persist
+    }
+
+    /// The persistence back end, mutably.
     pub fn persist_mut(&mut self) -> &mut P {
         &mut self.persist
     }

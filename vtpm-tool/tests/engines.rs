@@ -185,9 +185,10 @@ fn tpm2_tools(port: u16, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn tpm2_tools_smoke() {
-    if skip_without("tpm2_startup") {
-        return;
-    }
+    assert!(
+        have("tpm2_startup"),
+        "tpm2-tools is not installed: apt-get install tpm2-tools (.ci/run does)"
+    );
     let dir = TempDir::new("tools");
     let port = free_port_pair();
     let tool = Tool::spawn(&[

@@ -58,7 +58,12 @@ pub fn test(
             cargo(ws, &args, CLIPPY_DEADLINE)
         }),
     );
-    step("test", timed("cargo test", || cargo(ws, &["test", "--workspace"], TEST_DEADLINE)));
+    step(
+        "test",
+        timed("cargo test", || {
+            cargo(ws, &["test", "--workspace", "--no-fail-fast"], TEST_DEADLINE)
+        }),
+    );
     if no_boot {
         eprintln!("[xtask] test step boot-test: skipped (--no-boot)");
     } else {

@@ -16,7 +16,7 @@ use crate::{Tpm2, pcr};
 
 /// The signing key of an attestation command (`IsSigningObject`), or `None` for
 /// TPM_RH_NULL, and the scheme it signs with.
-fn signer(
+pub(crate) fn signer(
     tpm: &Tpm2,
     handle: u32,
     requested: Scheme,
@@ -38,7 +38,7 @@ impl Tpm2 {
     /// digest, and writes TPM2B_ATTEST and TPMT_SIGNATURE. Clock counters and the
     /// firmware version are obfuscated unless the key is in the endorsement or
     /// platform hierarchy (Part 1 §36.8).
-    fn attest(
+    pub(crate) fn attest(
         &mut self,
         cmd: &mut Cmd<'_>,
         signer: Option<(Object, Scheme)>,

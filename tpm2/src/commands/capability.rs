@@ -161,7 +161,9 @@ impl Tpm2 {
             pt::LOCKOUT_INTERVAL => p.da.recovery_time,
             pt::LOCKOUT_RECOVERY => p.da.lockout_recovery,
             pt::NV_WRITE_RECOVERY => 0,
-            pt::AUDIT_COUNTER_0 | pt::AUDIT_COUNTER_1 => 0,
+            // The audit counter's high and low 32 bits.
+            pt::AUDIT_COUNTER_0 => u32::try_from(p.audit_counter >> 32).unwrap_or(0),
+            pt::AUDIT_COUNTER_1 => u32::try_from(p.audit_counter & 0xFFFF_FFFF).unwrap_or(0),
             _ => return None,
         })
     }
@@ -308,10 +310,19 @@ pub(crate) fn get_capability(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()>
             }
             more
         }
-        cap::PP_COMMANDS | cap::AUDIT_COMMANDS => {
-            // No command requires physical presence, and none is audited.
+        cap::PP_COMMANDS => {
+            // No command requires physical presence.
             body.u32(0);
             false
+        }
+        cap::AUDIT_COMMANDS => {
+            let items = tpm.audited_commands_from(property);
+            let (items, more) = take(&items, count, 4);
+            body.u32(u32::try_from(items.len()).unwrap_or(0));
+            for x in items {
+                body.u32(x);
+            }
+            more
         }
         cap::PCRS => {
             if property != 0 {

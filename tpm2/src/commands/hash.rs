@@ -247,7 +247,9 @@ fn encrypt_decrypt(
         }
         key_mode
     };
-    if iv_in.len() != BLOCK {
+    // ECB takes an empty ivIn, every other mode one block (Part 3 §15.2.1).
+    let iv_size = if mode == crate::types::alg::ECB { 0 } else { BLOCK };
+    if iv_in.len() != iv_size {
         return Err(Rc::SIZE.param(n.iv));
     }
     if matches!(mode, crate::types::alg::CBC | crate::types::alg::ECB)
@@ -258,7 +260,9 @@ fn encrypt_decrypt(
     let secret = key.sensitive.as_ref().ok_or(Rc::KEY.handle(1))?;
     let aes = Aes::new(&secret.sensitive)?;
     let mut iv = [0u8; BLOCK];
-    iv.copy_from_slice(&iv_in);
+    if let Some(given) = iv_in.get(..BLOCK) {
+        iv.copy_from_slice(given);
+    }
     let mut out = Secret::new(data);
     aes_crypt(&aes, mode, &mut iv, decrypt, &mut out)?;
     put_2b(&mut cmd.out, &out);

@@ -7,6 +7,7 @@
 
 pub(crate) mod asym;
 pub(crate) mod attest;
+pub(crate) mod audit;
 pub(crate) mod capability;
 pub(crate) mod context;
 pub(crate) mod duplication;
@@ -146,6 +147,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         NV,
         nv::global_write_lock
     ),
+    command!(
+        cc::GET_COMMAND_AUDIT_DIGEST,
+        "GetCommandAuditDigest",
+        [ENDORSEMENT_USER, OBJECT_NULL_USER],
+        NV | DECRYPT | ENCRYPT,
+        audit::get_command_audit_digest
+    ),
     command!(cc::NV_INCREMENT, "NV_Increment", [NV_AUTH_USER, NV_INDEX], NV, nv::increment),
     command!(cc::NV_SET_BITS, "NV_SetBits", [NV_AUTH_USER, NV_INDEX], NV, nv::set_bits),
     command!(cc::NV_EXTEND, "NV_Extend", [NV_AUTH_USER, NV_INDEX], NV | DECRYPT, nv::extend),
@@ -176,6 +184,13 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         hash::sequence_complete
     ),
     command!(
+        cc::SET_COMMAND_CODE_AUDIT_STATUS,
+        "SetCommandCodeAuditStatus",
+        [PROVISION_USER],
+        NV,
+        audit::set_command_code_audit_status
+    ),
+    command!(
         cc::INCREMENTAL_SELF_TEST,
         "IncrementalSelfTest",
         [],
@@ -197,7 +212,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::CERTIFY,
         "Certify",
         [OBJECT_ADMIN, OBJECT_NULL_USER],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::certify
     ),
     command!(
@@ -211,7 +226,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::CERTIFY_CREATION,
         "CertifyCreation",
         [OBJECT_NULL_USER, OBJECT],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::certify_creation
     ),
     command!(
@@ -225,14 +240,14 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::GET_TIME,
         "GetTime",
         [ENDORSEMENT_USER, OBJECT_NULL_USER],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::get_time
     ),
     command!(
         cc::GET_SESSION_AUDIT_DIGEST,
         "GetSessionAuditDigest",
         [ENDORSEMENT_USER, OBJECT_NULL_USER, HMAC_SESSION],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::get_session_audit_digest
     ),
     command!(cc::NV_READ, "NV_Read", [NV_AUTH_USER, NV_INDEX], ENCRYPT | READ_ONLY, nv::read),
@@ -256,7 +271,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     command!(cc::HMAC, "HMAC", [OBJECT_USER], DECRYPT | ENCRYPT | READ_ONLY, hash::hmac_cmd),
     command!(cc::IMPORT, "Import", [OBJECT_USER], DECRYPT | ENCRYPT, duplication::import),
     command!(cc::LOAD, "Load", [OBJECT_USER], DECRYPT | ENCRYPT | R_HANDLE, object::load),
-    command!(cc::QUOTE, "Quote", [OBJECT_NULL_USER], DECRYPT | ENCRYPT, attest::quote),
+    command!(cc::QUOTE, "Quote", [OBJECT_NULL_USER], DECRYPT | ENCRYPT | READ_ONLY, attest::quote),
     command!(
         cc::RSA_DECRYPT,
         "RSA_Decrypt",
@@ -266,7 +281,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
     ),
     command!(cc::HMAC_START, "HMAC_Start", [OBJECT_USER], DECRYPT | R_HANDLE, hash::hmac_start),
     command!(cc::SEQUENCE_UPDATE, "SequenceUpdate", [OBJECT_USER], DECRYPT, hash::sequence_update),
-    command!(cc::SIGN, "Sign", [OBJECT_USER], DECRYPT, asym::sign),
+    command!(cc::SIGN, "Sign", [OBJECT_USER], DECRYPT | READ_ONLY, asym::sign),
     command!(cc::UNSEAL, "Unseal", [OBJECT_USER], ENCRYPT | READ_ONLY, object::unseal),
     command!(
         cc::POLICY_SIGNED,
@@ -413,7 +428,7 @@ pub(crate) static TABLE: &[CommandSpec] = &[
         cc::NV_CERTIFY,
         "NV_Certify",
         [OBJECT_NULL_USER, NV_AUTH_USER, NV_INDEX],
-        DECRYPT | ENCRYPT,
+        DECRYPT | ENCRYPT | READ_ONLY,
         attest::nv_certify
     ),
     command!(

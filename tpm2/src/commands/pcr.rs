@@ -197,7 +197,8 @@ pub(crate) fn pcr_set_auth_value(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult
     cmd.params.end()?;
     let pcr = pcr_index(cmd.handle(0)?)?;
     if !pcr::in_auth_group(pcr) {
-        return Err(Rc::VALUE.handle(1));
+        // `PCRBelongsAuthGroup` fails: plain TPM_RC_VALUE (Part 3 §22.7.2).
+        return Err(Rc::VALUE);
     }
     tpm.v.pcr_auth = Secret::new(auth);
     Ok(())

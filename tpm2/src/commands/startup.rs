@@ -106,6 +106,7 @@ pub(crate) fn startup(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
             if kind == StartupKind::Restart {
                 tpm.v.clear_count = tpm.v.clear_count.wrapping_add(1);
             }
+            tpm.v.command_audit = s.command_audit.clone();
             for &(slot, sequence) in &s.saved_sessions {
                 if let Some(cell) = tpm.v.sessions.get_mut(slot) {
                     *cell = Some(SessionSlot::Saved { sequence });
@@ -119,6 +120,7 @@ pub(crate) fn startup(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
             tpm.v.restart_count = 0;
             tpm.v.pcr_counter = 0;
             tpm.v.context_counter = 0;
+            tpm.v.command_audit = None;
             let p = tpm.nv_mut();
             p.reset_count = p.reset_count.wrapping_add(1);
         }
@@ -225,6 +227,7 @@ pub(crate) fn shutdown(tpm: &mut Tpm2, cmd: &mut Cmd<'_>) -> TpmResult<()> {
             context_counter: v.context_counter,
             saved_sessions,
             locality3: v.locality3,
+            command_audit: v.command_audit.clone(),
         });
     } else {
         p.orderly = Orderly::Clear;

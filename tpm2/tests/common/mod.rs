@@ -4,8 +4,6 @@
 #![allow(clippy::cast_possible_truncation, reason = "test code: small, known lengths")]
 #![allow(dead_code)]
 
-pub mod server;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -455,6 +455,19 @@ impl Running {
     pub fn join(mut self) -> Result<Exit, Error> {
         self.thread.take().unwrap().join().unwrap()
     }
+
+    /// Like `join`, but `None` if the server still serves after `limit` (it can
+    /// then still be stopped, or is stopped on drop).
+    pub fn join_within(&mut self, limit: Duration) -> Option<Result<Exit, Error>> {
+        let deadline = Instant::now() + limit;
+        while !self.thread.as_ref()?.is_finished() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.thread.take()?.join().ok()
+    }
 }
 
 impl Drop for Running {
