@@ -28,6 +28,8 @@ CFG
 
 bt_create /etc/xen/vtpmmgr-backend.cfg
 bt_wait_console vtpmmgr '^disk device/vbd/[0-9]+: 32768 sectors of 512 bytes' 30
+# The backend appears once the key store is open (formatted here: a blank disk).
+bt_wait_console vtpmmgr '^serving vTPMs' 120
 
 bt_create /etc/xen/vtpm-backend.cfg
 bt_wait_console vtpm-backend '^vtpm-stubdom [0-9.]+ starting: ' 30

@@ -162,6 +162,19 @@ impl<'a> Options<'a> {
         self.parsed(key, default, |text| text.parse().map_err(|_| expected))
     }
 
+    /// The last occurrence of `key`, as written, for an image that validates the value
+    /// itself (and refuses to start on a bad one, where a default would be unsafe).
+    /// Nothing is added to the [`summary`](Self::summary); the caller adds what it
+    /// wants shown with [`effective`](Self::effective) (never a secret).
+    pub fn raw(&mut self, key: &str) -> Option<Arg<'a>> {
+        self.take(key)
+    }
+
+    /// Adds a word to the [`summary`](Self::summary).
+    pub fn effective(&mut self, word: impl Into<String>) {
+        self.effective.push(word.into());
+    }
+
     /// Reports every word nobody asked for; returns the warnings collected so far
     /// (the caller logs them).
     pub fn finish(&mut self) -> Vec<String> {

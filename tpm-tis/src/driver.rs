@@ -235,12 +235,30 @@ impl<M: Mmio, C: Clock> Tis<M, C> {
     }
 
     /// Makes this locality the active one (TIS 1.3 TPM_ACCESS requestUse; TIMEOUT_A).
+    ///
+    /// A lower locality that stays active (firmware commonly leaves locality 0 active
+    /// and never gives it up) is seized: TPM_ACCESS.Seize, which TIS 1.3 allows a
+    /// higher locality, waiting TIMEOUT_A again. If that fails too, the request is
+    /// withdrawn, so no stale request of ours later takes the TPM from its next user.
     pub fn request_locality(&mut self) -> Result<(), TisError> {
         if self.locality_held() {
             return Ok(());
         }
         self.mmio.write_u8(self.reg(regs::ACCESS), access::REQUEST_USE);
-        self.wait_until(self.timeouts.a_ns, Wait::Locality, |t| Ok(t.locality_held().then_some(())))
+        let granted = self.wait_until(self.timeouts.a_ns, Wait::Locality, |t| {
+            Ok(t.locality_held().then_some(()))
+        });
+        if granted.is_ok() || self.locality == 0 {
+            return granted;
+        }
+        self.mmio.write_u8(self.reg(regs::ACCESS), access::SEIZE);
+        let seized = self.wait_until(self.timeouts.a_ns, Wait::Locality, |t| {
+            Ok(t.locality_held().then_some(()))
+        });
+        if seized.is_err() {
+            self.relinquish_locality();
+        }
+        seized
     }
 
     /// Gives the locality up (write activeLocality), e.g. before shutdown.

@@ -81,6 +81,8 @@ pub struct Stats {
     pub locality_requests: u64,
     /// activeLocality (relinquish) writes.
     pub relinquishes: u64,
+    /// TPM_ACCESS.Seize writes that took the TPM.
+    pub seizes: u64,
     /// Clock sleeps.
     pub sleeps: u64,
 }
@@ -331,6 +333,16 @@ impl Inner {
             } else if self.active != Some(locality) {
                 self.pending |= bit(locality);
             }
+        }
+        // TIS 1.3 TPM_ACCESS.Seize: a higher locality takes the TPM from the active
+        // one at once (a lower or equal one is ignored).
+        if value & access::SEIZE != 0
+            && !self.stalled(Stall::Locality)
+            && self.active.is_some_and(|active| active < locality)
+        {
+            self.stats.seizes += 1;
+            self.pending &= !bit(locality);
+            self.active = Some(locality);
         }
         if value & access::ACTIVE_LOCALITY != 0 {
             self.stats.relinquishes += 1;

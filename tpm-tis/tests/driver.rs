@@ -98,7 +98,8 @@ fn transmit_larger_buffer_takes_larger_responses() {
 #[test]
 fn transmit_stalled_tpm_times_out_at_each_stage() {
     let cases = [
-        (Stall::Locality, Wait::Locality, 750 * MS),
+        // TIMEOUT_A for the request, TIMEOUT_A again for the seize (locality 2 > 0).
+        (Stall::Locality, Wait::Locality, 1500 * MS),
         (Stall::CommandReady, Wait::CommandReady, 2000 * MS),
         (Stall::SendBurst, Wait::BurstCount, 750 * MS),
         (Stall::SendStsValid, Wait::StsValid, 750 * MS),
@@ -254,7 +255,7 @@ fn start_twice_or_finish_without_start_is_a_sequence_error() {
 }
 
 #[test]
-fn second_locality_request_makes_the_driver_hand_over_after_its_command() {
+fn second_locality_request_gets_the_tpm_after_the_command_and_timeout_a_to_use_it() {
     let model = TisModel::new(Family::Tpm20, canned::tpm20());
     let mut tis = driver(&model);
     let mut rsp = [0u8; 64];
@@ -266,12 +267,21 @@ fn second_locality_request_makes_the_driver_hand_over_after_its_command() {
     tis.transmit(&get_random(), &mut rsp).unwrap();
     assert_eq!(model.active_locality(), Some(0), "handed over after the command");
 
-    // While locality 0 keeps the TPM, the driver times out on TIMEOUT_A ...
-    assert_eq!(tis.transmit(&get_random(), &mut rsp), Err(TisError::Timeout(Wait::Locality)));
-    // ... and gets it back once locality 0 is done.
+    // Locality 0 gets TIMEOUT_A to finish; if it keeps the TPM longer, the driver
+    // seizes it back (a higher locality may, TIS 1.3).
+    let t0 = model.now_ns();
+    assert_eq!(tis.transmit(&get_random(), &mut rsp), Ok(10));
+    assert!(model.now_ns() - t0 >= 750 * MS, "seized before TIMEOUT_A");
+    assert_eq!(model.active_locality(), Some(2));
+    assert_eq!(model.stats().seizes, 1);
+
+    // Locality 0 done in time: no seize.
+    model.request_use(0);
+    tis.transmit(&get_random(), &mut rsp).unwrap();
+    assert_eq!(model.active_locality(), Some(0));
     model.relinquish(0);
     assert_eq!(tis.transmit(&get_random(), &mut rsp), Ok(10));
-    assert_eq!(model.active_locality(), Some(2));
+    assert_eq!(model.stats().seizes, 1);
 }
 
 #[test]
@@ -399,4 +409,26 @@ proptest! {
         // default duration (the family is not set).
         prop_assert!(model.now_ns() <= 120_010 * MS);
     }
+}
+
+/// Firmware left locality 0 active and never gives it up: locality 2 seizes it after
+/// TIMEOUT_A; locality 0 itself cannot seize, and a failed request is withdrawn.
+#[test]
+fn a_lower_locality_left_active_is_seized() {
+    let model = TisModel::new(Family::Tpm20, canned::sized(100));
+    model.request_use(0);
+    let mut tis = driver(&model);
+    let mut rsp = [0u8; 4096];
+    assert_eq!(tis.transmit(&get_random(), &mut rsp), Ok(100));
+    assert_eq!(model.active_locality(), Some(2));
+    assert_eq!(model.stats().seizes, 1);
+
+    let model = TisModel::new(Family::Tpm20, canned::sized(100));
+    model.request_use(3);
+    let mut tis = driver(&model);
+    assert_eq!(tis.request_locality(), Err(TisError::Timeout(Wait::Locality)));
+    assert_eq!(model.active_locality(), Some(3));
+    // Our request was withdrawn: locality 3 giving up the TPM leaves it free.
+    model.relinquish(3);
+    assert_eq!(model.active_locality(), None);
 }

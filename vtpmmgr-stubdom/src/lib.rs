@@ -1,5 +1,7 @@
-//! The manager's logic that does not need Xen, tested on the host; `main.rs` wires it
-//! to the runtime, the TIS driver, tpmback and the disk.
+//! The manager, generic over the runtime: options, the hardware TPM behind its TIS
+//! registers, the key store on the blkfront disk, and the vTPMs served over tpmback,
+//! tested on the host against `xenbus::sim`, a TIS model and swtpm. `main.rs` only maps
+//! the TIS page and builds the bus (docs/manager.md).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -7,5 +9,9 @@
 
 extern crate alloc;
 
+pub mod app;
+pub mod disk;
+pub mod options;
 pub mod service;
 pub mod start;
+pub mod tis;

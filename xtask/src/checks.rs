@@ -47,7 +47,15 @@ pub fn test(
                 ws,
                 &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
                 CLIPPY_DEADLINE,
-            )
+            )?;
+            // The image binaries, which need their `image` feature (images::IMAGE_FEATURES).
+            let features = crate::images::IMAGE_FEATURES.join(",");
+            let mut args = vec!["clippy"];
+            for name in crate::images::NAMES {
+                args.extend(["-p", name]);
+            }
+            args.extend(["--features", &features, "--bins", "--", "-D", "warnings"]);
+            cargo(ws, &args, CLIPPY_DEADLINE)
         }),
     );
     step(

@@ -49,7 +49,7 @@ pub fn available(ws: &Workspace) -> bool {
 /// Features that switch an image crate's binary on (`required-features` of its
 /// `[[bin]]`: kept out of test builds, whose dev-dependencies bring `std` into crates
 /// the freestanding binary shares).
-pub const IMAGE_FEATURES: &[&str] = &["vtpm-stubdom/image"];
+pub const IMAGE_FEATURES: &[&str] = &["vtpm-stubdom/image", "vtpmmgr-stubdom/image"];
 
 /// Builds both images and writes `target/images/<name>.gz`.
 pub fn build(ws: &Workspace) -> Result<Vec<Image>> {
