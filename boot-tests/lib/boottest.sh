@@ -164,3 +164,56 @@ bt_destroy() {
         bt_fail "xl destroy $1: $(tail -n 1 "$BT_STATE/xl-destroy.out")"
     bt_wait_gone "$1" "$BT_TEARDOWN_SECONDS"
 }
+
+# bt_guest_test DOMAIN TEST SECONDS — waits for the verdict of the guest half TEST
+# (boot-tests/guest/TEST.sh, run by the Linux guest's init when its command line says
+# guest-test=TEST); fails with the guest's own reason unless it is ok.
+bt_guest_test() {
+    bt_wait_console "$1" "^linux-guest test $2: " "$3"
+    bt_console "$1" | grep -q -E -e "^linux-guest test $2: ok" && return 0
+    bt_reason=$(bt_console "$1" | sed -n 's/^linux-guest: FAIL: //p' | tail -n 1)
+    bt_fail "guest test $2 in $1: ${bt_reason:-$(bt_console "$1" | grep -E -e "^linux-guest test $2: " | head -n 1)}"
+}
+
+# bt_guest_config CFG NAME VTPM TEST — an xl config for the stand-in Linux guest NAME with
+# a 2 MiB disk (created if missing), the vTPM of domain VTPM, running guest test TEST.
+bt_guest_config() {
+    [ -f "/var/lib/xen/$2.img" ] || bt_disk "/var/lib/xen/$2.img" 2
+    cat > "$1" <<CFG
+name = "$2"
+kernel = "/usr/lib/xen/boot/linux-guest-vmlinux"
+ramdisk = "/usr/lib/xen/boot/linux-guest-initrd.gz"
+extra = "console=hvc0 quiet guest-test=$4"
+memory = 256
+disk = ["file:/var/lib/xen/$2.img,xvda,w"]
+vtpm = ["backend=$3"]
+CFG
+}
+
+# bt_vtpm_stack TPM — starts the manager (vtpmmgr, TPM 2.0 machine) and one vTPM
+# (vtpm0, extra="tpm=TPM", fixed uuid) as docs/vtpm-operators.md says, each on a fresh
+# disk, and waits until both serve.
+bt_vtpm_stack() {
+    bt_disk /var/lib/xen/vtpmmgr.img 2
+    cat > /etc/xen/vtpmmgr.cfg <<'CFG'
+name = "vtpmmgr"
+kernel = "/usr/lib/xen/boot/vtpmmgr-stubdom.gz"
+memory = 16
+disk = ["file:/var/lib/xen/vtpmmgr.img,hda,w"]
+iomem = ["fed40,5"]
+extra = "tpm2 tpmlocality=2"
+CFG
+    bt_disk /var/lib/xen/vtpm0.img 2
+    cat > /etc/xen/vtpm0.cfg <<CFG
+name = "vtpm0"
+kernel = "/usr/lib/xen/boot/vtpm-stubdom.gz"
+memory = 8
+disk = ["file:/var/lib/xen/vtpm0.img,hda,w"]
+vtpm = ["backend=vtpmmgr,uuid=0b9e3c2a-5f41-4d8e-a1c7-6e2d9f8b4a10"]
+extra = "tpm=$1"
+CFG
+    bt_create /etc/xen/vtpmmgr.cfg
+    bt_wait_console vtpmmgr '^serving vTPMs' 180
+    bt_create /etc/xen/vtpm0.cfg
+    bt_wait_console vtpm0 '^vtpm-stubdom: serving a ' 120
+}

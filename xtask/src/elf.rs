@@ -54,7 +54,7 @@ pub fn check_needed(tree: &Tree) -> Result<usize> {
     }
     if !missing.is_empty() {
         bail!(
-            "the dom0 initramfs lacks shared libraries (add the Debian package that ships \
+            "the initramfs lacks shared libraries (add the Debian package that ships \
              them to the package list in xtask/src/packages.rs):\n  {}",
             missing.join("\n  ")
         );
@@ -88,4 +88,74 @@ pub fn module_depends(path: &Path) -> Result<Vec<String>> {
         })
         .filter(|name| !name.is_empty())
         .collect())
+}
+
+/// Copies `programs` (paths relative to `root`, symlinks followed and kept) into `tree`,
+/// with their interpreter and, transitively, every `DT_NEEDED` library found in `root`'s
+/// system directories. A library that cannot be found is left for [`check_needed`] to name.
+pub fn copy_with_libraries(tree: &mut Tree, root: &Path, programs: &[PathBuf]) -> Result<()> {
+    let mut pending: Vec<PathBuf> = programs.to_vec();
+    let mut done = std::collections::BTreeSet::new();
+    while let Some(path) = pending.pop() {
+        if !done.insert(path.clone()) {
+            continue;
+        }
+        let file = copy_following_links(tree, root, &path)?;
+        let bytes = std::fs::read(&file).with_context(|| format!("{}", file.display()))?;
+        if !bytes.starts_with(b"\x7fELF") {
+            continue;
+        }
+        let elf = Elf::parse(&bytes).with_context(|| format!("parsing ELF {}", file.display()))?;
+        if let Some(interp) = elf.interpreter {
+            pending.push(PathBuf::from(interp.trim_start_matches('/')));
+        }
+        for lib in &elf.libraries {
+            if let Some(found) = SYSTEM_DIRS
+                .iter()
+                .map(|dir| Path::new(dir).join(lib))
+                .find(|candidate| root.join(candidate).exists())
+            {
+                pending.push(found);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Inserts `path` (relative to `root`) into `tree`; a symlink is kept as a symlink and its
+/// target copied too. Returns the host path of the regular file finally reached.
+fn copy_following_links(tree: &mut Tree, root: &Path, path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        let host = root.join(&path);
+        let meta =
+            std::fs::symlink_metadata(&host).with_context(|| format!("{}", host.display()))?;
+        if !meta.file_type().is_symlink() {
+            tree.file(&path, &host)?;
+            return Ok(host);
+        }
+        let target = std::fs::read_link(&host)?;
+        tree.insert(&path, Entry::Symlink { target: target.clone() });
+        path = if target.is_absolute() {
+            target.strip_prefix("/")?.to_path_buf()
+        } else {
+            lexical_join(path.parent().unwrap_or(Path::new("")), &target)
+        };
+    }
+    bail!("{}: too many levels of symbolic links", path.display())
+}
+
+/// `base` joined with the relative `target`, `.` and `..` resolved lexically.
+fn lexical_join(base: &Path, target: &Path) -> PathBuf {
+    let mut out = base.to_path_buf();
+    for part in target.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(name) => out.push(name),
+            _ => {}
+        }
+    }
+    out
 }

@@ -27,6 +27,28 @@ const DOM0_MODULES: &[&str] =
 /// Modules the Linux guest loads: its disk and its TPM frontends.
 const GUEST_MODULES: &[&str] = &["xen-blkfront", "xen-tpmfront"];
 
+/// What the guest runs besides busybox, from the packages (their libraries come along):
+/// TrouSerS and tpm-tools for a TPM 1.2, tpm2-tools (every `tpm2_*` is a link to `tpm2`)
+/// and the TSS's device TCTI, which the TCTI loader opens with dlopen (as glibc does
+/// libgcc_s for a thread's exit, which tcsd's threads need).
+const GUEST_PROGRAMS: &[&str] = &[
+    "lib/x86_64-linux-gnu/libgcc_s.so.1",
+    "etc/tcsd.conf",
+    "usr/sbin/tcsd",
+    "usr/sbin/tpm_version",
+    "usr/sbin/tpm_takeownership",
+    "usr/sbin/tpm_getpubek",
+    "usr/sbin/tpm_nvdefine",
+    "usr/sbin/tpm_nvinfo",
+    "usr/sbin/tpm_nvwrite",
+    "usr/sbin/tpm_nvread",
+    "usr/sbin/tpm_nvrelease",
+    "usr/bin/tpm_sealdata",
+    "usr/bin/tpm_unsealdata",
+    "usr/bin/tpm2",
+    "usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0",
+];
+
 /// Package contents dom0 does not need (the kernel and Xen are passed by QEMU; only the
 /// modules above are copied; no documentation, locales, charsets, HVM firmware, nor
 /// pygrub's python modules and file-system plugins).
@@ -88,16 +110,36 @@ pub fn dom0(pkgs: &Packages, inputs: &Dom0Inputs<'_>) -> Result<Tree> {
     Ok(tree)
 }
 
-/// The stand-in Linux guest's tree: busybox, its frontend modules and an init.
-pub fn guest(pkgs: &Packages) -> Result<Tree> {
+/// The stand-in Linux guest's tree: busybox, its frontend modules, the TPM tools, the
+/// guest halves of the boot scenarios (`boot-tests/guest/`, as `/guest-tests`) and an init.
+pub fn guest(pkgs: &Packages, scenario_dir: &Path) -> Result<Tree> {
     let mut tree = Tree::new();
     tree.file("bin/busybox", &pkgs.root.join("bin/busybox"))?;
-    for dir in ["proc", "sys", "dev", "sbin", "usr/bin", "usr/sbin", "tmp"] {
+    for dir in ["proc", "sys", "dev", "sbin", "usr/bin", "usr/sbin", "tmp", "var/lib/tpm"] {
         tree.dir(dir);
     }
     add_modules(&mut tree, pkgs, GUEST_MODULES)?;
     tree.bytes("etc/guest-modules", GUEST_MODULES.join("\n") + "\n", 0o644);
+    let mut programs: Vec<PathBuf> = GUEST_PROGRAMS.iter().map(PathBuf::from).collect();
+    let bin = pkgs.root.join("usr/bin");
+    for entry in fs::read_dir(&bin).with_context(|| format!("{}", bin.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("tpm2_") {
+            programs.push(Path::new("usr/bin").join(name));
+        }
+    }
+    elf::copy_with_libraries(&mut tree, &pkgs.root, &programs)?;
+    // TrouSerS runs as `tss` and wants its configuration owned by it (the init sets that).
+    tree.bytes("etc/passwd", "root:x:0:0:root:/root:/bin/sh\ntss:x:101:101::/var/lib/tpm:/bin/false\n", 0o644);
+    tree.bytes("etc/group", "root:x:0:\ntss:x:101:\n", 0o644);
+    // The TSS reaches tcsd at "localhost".
+    tree.bytes("etc/hosts", "127.0.0.1 localhost\n::1 localhost\n", 0o644);
+    let tests = scenario_dir.join("guest");
+    if tests.is_dir() {
+        tree.copy_dir(&tests, Path::new("guest-tests"), &|_| false)?;
+    }
     tree.bytes("init", GUEST_INIT, 0o755);
+    elf::check_needed(&tree).context("checking the guest initramfs")?;
     Ok(tree)
 }
 

@@ -28,6 +28,12 @@ const ROOTS: &[&str] = &[
     "bash",
     "mount",
     "util-linux",
+    // The guests' TPM software: TrouSerS (tcsd) and tpm-tools for TPM 1.2, tpm2-tools with
+    // the TSS's device TCTI (loaded with dlopen, so no package depends on it) for TPM 2.0.
+    "trousers",
+    "tpm-tools",
+    "tpm2-tools",
+    "libtss2-tcti-device0",
     // libext2fs2 (loaded by the Xen libraries) uses libcom_err without declaring it:
     // Debian omits dependencies on packages of priority `required`.
     "libcom-err2",
