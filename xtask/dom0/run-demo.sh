@@ -1,7 +1,9 @@
 #!/bin/sh
-# `cargo xtask run` in dom0: starts the manager, then a vTPM bound to it, as an
-# administrator would (manager first: libxl waits 10 s for the backend, protocol spec §1.6),
-# and shows their consoles on dom0's console, each line prefixed with the domain's name.
+# `cargo xtask run` in dom0: starts the manager, then a vTPM bound to it, then a Linux
+# guest using that vTPM, as an administrator would (each backend first: libxl waits 10 s
+# for a backend, protocol spec §1.6), and shows their consoles on dom0's console, each
+# line prefixed with the domain's name. The guest prints what its TPM says
+# (boot-tests/guest/demo.sh).
 
 export BT_SCENARIO=run BT_STATE=/tmp/boottest/run
 mkdir -p "$BT_STATE"
@@ -46,7 +48,11 @@ sleep 2
 show vtpm0
 # libxl waits 10 s for the manager's backend to reach InitWait before giving up.
 xl create /etc/xen/vtpm0.cfg || echo "run: vtpm0 could not be created (see above)"
-sleep 5
+bt_wait_console vtpm0 '^vtpm-stubdom: (serving a|not serving)' 120 > /dev/null || true
+bt_guest_config /etc/xen/guest1.cfg guest1 vtpm0 demo
+show guest1
+xl create /etc/xen/guest1.cfg || echo "run: guest1 could not be created (see above)"
+(bt_guest_test guest1 demo 300 > /dev/null) || echo "run: the guest could not use its TPM: $(cat "$BT_STATE/reason")"
 xl list
 
 if [ -e /etc/boottest/interactive ]; then
@@ -56,7 +62,8 @@ if [ -e /etc/boottest/interactive ]; then
     echo "Ctrl-a x quits QEMU at once."
     setsid cttyhack sh -l
 else
-    # Not on a terminal: show the consoles for a while, then shut everything down.
-    sleep 20
+    # Not on a terminal: shut everything down, guest first.
+    sleep 2
+    xl shutdown -w guest1
     xl shutdown -a -w
 fi

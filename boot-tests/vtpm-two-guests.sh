@@ -1,0 +1,49 @@
+#!/bin/sh
+# Two Linux guests attached to one vTPM (TPM 1.2) both reach Connected and get /dev/tpm0,
+# and see one TPM: a PCR the first extends is what the second reads. `xl vtpm-detach` and
+# `xl vtpm-attach` of the second guest's vTPM each complete in under 2 s, its TPM device
+# goes and comes back, and it still reads the same PCR.
+# timeout: 900
+# needs: images
+
+bt_vtpm_stack 1.2
+bt_guest_config /etc/xen/guest2.cfg guest2 vtpm0 pcr-watch
+bt_create /etc/xen/guest2.cfg
+bt_wait_console guest2 '^linux-guest ' 300
+bt_guest_config /etc/xen/guest1.cfg guest1 vtpm0 pcr-extend
+bt_create /etc/xen/guest1.cfg
+bt_guest_test guest1 pcr-extend 300
+bt_guest_test guest2 pcr-watch 120
+pcr1=$(bt_console guest1 | sed -n 's/^linux-guest: PCR 12 = //p')
+pcr2=$(bt_console guest2 | sed -n 's/^linux-guest: PCR 12 = //p')
+[ -n "$pcr1" ] && [ "$pcr1" = "$pcr2" ] ||
+    bt_fail "the guests see different PCR 12 values: '$pcr1' and '$pcr2'"
+vtpm=$(xl domid vtpm0)
+for g in guest1 guest2; do
+    node=/local/domain/$vtpm/backend/vtpm/$(xl domid $g)/0
+    [ "$(xenstore-read "$node/state")" = 4 ] || bt_fail "$node is not Connected"
+done
+bt_log "both guests connected, both read PCR 12 = $pcr1"
+
+devid=$(xl vtpm-list guest2 | awk 'NR == 2 { print $1 }')
+[ -n "$devid" ] || bt_fail "xl vtpm-list guest2 shows no vTPM"
+# under_2s COMMAND... — runs COMMAND; fails if it fails or takes 2 s or more.
+under_2s() {
+    t0=$(bt_now_ms)
+    "$@" > "$BT_STATE/cmd.out" 2>&1 || bt_fail "$*: $(tail -n 1 "$BT_STATE/cmd.out")"
+    took=$(($(bt_now_ms) - t0))
+    bt_log "$*: $took ms"
+    [ "$took" -lt 2000 ] || bt_fail "$* took $took ms (limit 2000 ms)"
+}
+
+under_2s xl vtpm-detach guest2 "$devid"
+bt_wait_console guest2 '^linux-guest: TPM gone' 30
+
+under_2s xl vtpm-attach guest2 backend=vtpm0
+bt_wait_console guest2 '^linux-guest: TPM back' 60
+[ "$(bt_console guest2 | sed -n 's/^linux-guest: TPM back as tpm[0-9]*, PCR 12 = //p' | tail -n 1)" = "$pcr1" ] ||
+    bt_fail "after vtpm-attach guest2 reads $(bt_console guest2 | grep 'TPM back')"
+bt_shutdown guest1 60
+bt_shutdown guest2 60
+bt_shutdown vtpm0 10
+bt_shutdown vtpmmgr 10
