@@ -36,7 +36,7 @@ CFG
 # vtpm_serves NAME ORIGIN — creates NAME; it must serve, its state's origin matching ORIGIN.
 vtpm_serves() {
     bt_create "/etc/xen/$1.cfg"
-    bt_wait_console "$1" '^vtpm-stubdom: (serving a|not serving)' 120
+    bt_wait_console "$1" '^(error: )?vtpm-stubdom: (serving a|not serving)' 120
     bt_expect_console "$1" '^vtpm-stubdom: serving a TPM 1\.2'
     bt_expect_console "$1" "^TPM 1\.2: $2"
 }
@@ -44,9 +44,9 @@ vtpm_serves() {
 # vtpm_refused NAME — creates NAME; it must refuse to serve.
 vtpm_refused() {
     bt_create "/etc/xen/$1.cfg"
-    bt_wait_console "$1" '^vtpm-stubdom: (serving a|not serving)' 120
-    bt_expect_console "$1" '^vtpm-stubdom: not serving: '
-    bt_log "$1: $(bt_console "$1" | grep '^vtpm-stubdom: not serving: ')"
+    bt_wait_console "$1" '^(error: )?vtpm-stubdom: (serving a|not serving)' 120
+    bt_expect_console "$1" '^(error: )?vtpm-stubdom: not serving: '
+    bt_log "$1: $(bt_console "$1" | grep -E '^(error: )?vtpm-stubdom: not serving: ' | cut -c 1-200)"
     bt_destroy "$1"
 }
 
