@@ -48,7 +48,8 @@ sleep 2
 show vtpm0
 # libxl waits 10 s for the manager's backend to reach InitWait before giving up.
 xl create /etc/xen/vtpm0.cfg || echo "run: vtpm0 could not be created (see above)"
-bt_wait_console vtpm0 '^(error: )?vtpm-stubdom: (serving a|not serving)' 120 > /dev/null || true
+(bt_wait_console vtpm0 '^(error: )?vtpm-stubdom: (serving a|not serving)' 120 > /dev/null) ||
+    echo "run: vtpm0 did not start serving within 120 s"
 bt_guest_config /etc/xen/guest1.cfg guest1 vtpm0 demo
 show guest1
 xl create /etc/xen/guest1.cfg || echo "run: guest1 could not be created (see above)"

@@ -276,7 +276,8 @@ fn prepare(
     fs::write(&xen, elf)?;
 
     let guest_initrd = stage.dir.join("guest.cpio.gz");
-    initramfs::guest(pkgs, &ws.root.join("boot-tests"))?.write_cpio(&guest_initrd, Packing::Gzip)?;
+    initramfs::guest(pkgs, &ws.root.join("boot-tests"))?
+        .write_cpio(&guest_initrd, Packing::Gzip)?;
     let mut tree = initramfs::dom0(
         pkgs,
         &Dom0Inputs {

@@ -159,3 +159,37 @@ fn lexical_join(base: &Path, target: &Path) -> PathBuf {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_kept_and_followed_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("xtask-elf-{}", std::process::id()));
+        let lib = dir.join("usr/lib/x86_64-linux-gnu");
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
+        std::fs::write(lib.join("libx.so.1.2"), b"not an ELF").unwrap();
+        std::os::unix::fs::symlink("libx.so.1.2", lib.join("libx.so.1")).unwrap();
+        std::os::unix::fs::symlink("../lib/x86_64-linux-gnu/libx.so.1", dir.join("usr/bin/x"))
+            .unwrap();
+        let mut tree = Tree::new();
+        copy_with_libraries(&mut tree, &dir, &[PathBuf::from("usr/bin/x")]).unwrap();
+        let kinds: Vec<(String, bool)> = tree
+            .iter()
+            .filter(|(_, e)| !matches!(e, Entry::Dir))
+            .map(|(p, e)| (p.display().to_string(), matches!(e, Entry::Symlink { .. })))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("usr/bin/x".to_owned(), true),
+                ("usr/lib/x86_64-linux-gnu/libx.so.1".to_owned(), true),
+                ("usr/lib/x86_64-linux-gnu/libx.so.1.2".to_owned(), false),
+            ]
+        );
+        assert_eq!(lexical_join(Path::new("a/b"), Path::new("../c/./d")), PathBuf::from("a/c/d"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -130,7 +130,11 @@ pub fn guest(pkgs: &Packages, scenario_dir: &Path) -> Result<Tree> {
     }
     elf::copy_with_libraries(&mut tree, &pkgs.root, &programs)?;
     // TrouSerS runs as `tss` and wants its configuration owned by it (the init sets that).
-    tree.bytes("etc/passwd", "root:x:0:0:root:/root:/bin/sh\ntss:x:101:101::/var/lib/tpm:/bin/false\n", 0o644);
+    tree.bytes(
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\ntss:x:101:101::/var/lib/tpm:/bin/false\n",
+        0o644,
+    );
     tree.bytes("etc/group", "root:x:0:\ntss:x:101:\n", 0o644);
     // The TSS reaches tcsd at "localhost".
     tree.bytes("etc/hosts", "127.0.0.1 localhost\n::1 localhost\n", 0o644);
