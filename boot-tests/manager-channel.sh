@@ -1,10 +1,11 @@
 #!/bin/sh
 # vtpm-stubdoms keep their keys at vtpmmgr-stubdom over the manager protocol (specs §3),
 # identified by the uuid of their backend node: two vTPMs with different uuids each make
-# a new TPM (SAVEHASHKEY); restarted, each resumes its own state (LOADHASHKEY returns
-# what was saved). A uuid the manager does not know, or a vTPM given the other's disk,
-# is refused and does not serve; the refusals change nothing, and after a restart of
-# the manager itself both vTPMs still resume.
+# a new TPM (the manager refuses LOADHASHKEY of a uuid it does not know, then stores
+# the key of the first save: SAVEHASHKEY); restarted, each resumes its own state
+# (LOADHASHKEY returns what was saved). A vTPM given the other's disk is refused and
+# does not serve; the refusal changes nothing, and after a restart of the manager
+# itself the vTPMs still resume.
 # timeout: 900
 # needs: images
 
@@ -73,16 +74,21 @@ cp /var/lib/xen/vtpm-a.img /var/lib/xen/vtpm-a.saved
 cp /var/lib/xen/vtpm-b.img /var/lib/xen/vtpm-a.img
 vtpm_refused vtpm-a
 
-bt_log "a uuid the manager does not know: LOADHASHKEY refused"
-cp /var/lib/xen/vtpm-a.saved /var/lib/xen/vtpm-c.img
+bt_log "a uuid the manager does not know: LOADHASHKEY is refused, the vTPM starts new"
+# (On a blank disk. A disk holding a committed state whose key the manager lacks is
+# never silently replaced: vtpm-store's and vtpm-stubdom's host tests cover that.)
+bt_disk /var/lib/xen/vtpm-c.img 2
 vtpm_config vtpm-c "$uuid_c" /var/lib/xen/vtpm-c.img
-vtpm_refused vtpm-c
+vtpm_serves vtpm-c 'new TPM'
+bt_destroy vtpm-c
+vtpm_serves vtpm-c 'saved state resumed'
+bt_destroy vtpm-c
 
 bt_log "restart the manager; both vTPMs resume their own state"
 cp /var/lib/xen/vtpm-a.saved /var/lib/xen/vtpm-a.img
 bt_shutdown vtpmmgr 10
 bt_create /etc/xen/vtpmmgr.cfg
-bt_wait_console vtpmmgr '^key store opened: 2 vTPMs' 180
+bt_wait_console vtpmmgr '^key store opened: 3 vTPMs' 180
 bt_wait_console vtpmmgr '^serving vTPMs' 60
 vtpm_serves vtpm-a 'saved state resumed'
 vtpm_serves vtpm-b 'saved state resumed'

@@ -30,16 +30,20 @@ devid=$(xl vtpm-list guest2 | awk 'NR == 2 { print $1 }')
 # under_2s COMMAND... — runs COMMAND; fails if it fails or takes 2 s or more.
 under_2s() {
     t0=$(bt_now_ms)
-    "$@" > "$BT_STATE/cmd.out" 2>&1 || bt_fail "$*: $(tail -n 1 "$BT_STATE/cmd.out")"
+    if ! "$@" > "$BT_STATE/cmd.out" 2>&1; then
+        sed 's/^/  /' "$BT_STATE/cmd.out"
+        xenstore-ls -f /local/domain/$vtpm/backend/vtpm 2>&1 | sed 's/^/  /'
+        bt_fail "$*: $(tail -n 1 "$BT_STATE/cmd.out")"
+    fi
     took=$(($(bt_now_ms) - t0))
     bt_log "$*: $took ms"
     [ "$took" -lt 2000 ] || bt_fail "$* took $took ms (limit 2000 ms)"
 }
 
-under_2s xl vtpm-detach guest2 "$devid"
+under_2s xl -v vtpm-detach guest2 "$devid"
 bt_wait_console guest2 '^linux-guest: TPM gone' 30
 
-under_2s xl vtpm-attach guest2 backend=vtpm0
+under_2s xl -v vtpm-attach guest2 backend=vtpm0
 bt_wait_console guest2 '^linux-guest: TPM back' 60
 [ "$(bt_console guest2 | sed -n 's/^linux-guest: TPM back as tpm[0-9]*, PCR 12 = //p' | tail -n 1)" = "$pcr1" ] ||
     bt_fail "after vtpm-attach guest2 reads $(bt_console guest2 | grep 'TPM back')"
