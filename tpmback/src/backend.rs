@@ -440,7 +440,8 @@ impl<P: Platform> Tpmback<P> {
         // connection) leaves the device as it is until the next event.
         let read = |key: &str, base: &str| self.bus.store().try_read(&format!("{base}/{key}"));
         let observed = (|| {
-            // The toolstack removes the whole directory once the device is closed.
+            // The directory goes when the device is removed (by us on online=0,
+            // see `remove_nodes`, or by the toolstack when the frontend's domain dies).
             let present = read("frontend", &backend_path)?.is_some();
             let online = read("online", &backend_path)?.as_deref() == Some("1");
             // A frontend we may no longer read has gone: once its domain dies,
@@ -470,6 +471,33 @@ impl<P: Platform> Tpmback<P> {
             None => return,
         };
         self.apply(id, step);
+        if !online && frontend_state == XenbusState::Closed {
+            self.remove_nodes(id);
+        }
+    }
+
+    /// The toolstack is taking the device away (`online=0`), we are Closed and so is
+    /// the frontend: remove the device's backend directory. libxl
+    /// treats a backend in another domain as a driver domain and, once it has seen
+    /// Closed, waits up to 10 s for that domain to remove the directory before it
+    /// removes the rest (libxl_device.c, `device_hotplug`: "removal of backend path");
+    /// without this `xl vtpm-detach` fails after 10 s. Waiting for the frontend's
+    /// Closed leaves libxl the time to see ours first: a directory gone before then
+    /// makes libxl fail the removal (specs §1.6). A frontend whose domain died (its
+    /// state unreadable) is left to the toolstack, which removes such devices itself.
+    fn remove_nodes(&mut self, id: FrontendId) {
+        let Some(device) = self.devices.get(&id) else { return };
+        if device.handshake.state() != XenbusState::Closed {
+            return;
+        }
+        let path = device.backend_path.clone();
+        match self.bus.store().rm(&path) {
+            Ok(()) => xenbus::log!(self.bus.platform(), Debug, "tpmback: {id}: removed {path}"),
+            Err(e) => {
+                xenbus::log!(self.bus.platform(), Warn, "tpmback: {id}: cannot remove {path}: {e}");
+            }
+        }
+        self.forget(id);
     }
 
     fn apply(&mut self, id: FrontendId, step: Step) {

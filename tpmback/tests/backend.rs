@@ -329,6 +329,31 @@ fn detach_closes_at_once_and_removal_forgets_the_device() {
 }
 
 #[test]
+fn detach_removes_the_backend_directory_once_the_frontend_has_closed() {
+    // libxl waits for a driver domain to remove its own backend directory (10 s, then
+    // `xl vtpm-detach` fails), but only after it has seen Closed: the directory goes
+    // when the frontend, which closes after seeing our Closed, is Closed too.
+    let sim = Sim::new();
+    let (_bus, mut back) = start(&sim);
+    let front = connected(&sim, &mut back, 7);
+    front.detach();
+    drain(&sim, &mut back);
+    assert_eq!(front.backend_state(), XenbusState::Closed);
+    assert!(sim.world().store_read(&format!("{}/online", front.backend_path)).is_some());
+    front.set_state(XenbusState::Closed);
+    drain(&sim, &mut back);
+    assert_eq!(sim.world().store_read(&format!("{}/state", front.backend_path)), None);
+    assert!(back.frontends().is_empty());
+    assert!(sim.world().xenstored.watches(BACK).iter().all(|(p, _)| !p.contains("device/vtpm")));
+    // A frontend closing without online=0 (a guest reboot) keeps the device.
+    let again = connected(&sim, &mut back, 8);
+    again.set_state(XenbusState::Closed);
+    drain(&sim, &mut back);
+    assert_eq!(again.backend_state(), XenbusState::InitWait);
+    assert_eq!(back.frontends().len(), 1);
+}
+
+#[test]
 fn detach_closes_even_when_the_dead_frontend_is_unreadable() {
     let sim = Sim::new();
     let (_bus, mut back) = start(&sim);

@@ -13,6 +13,7 @@
 //! over the frontends; each is executed at its page's locality and answered only after
 //! the state it leaves is committed (`service::Vtpm`).
 
+use crate::latency::LatencyLog;
 use crate::options::{Options, StartupType};
 use crate::service::{Persist, SetupError, Vtpm};
 use alloc::boxed::Box;
@@ -572,6 +573,7 @@ pub struct Server<P: Platform, S: Persist> {
     vtpm: Vtpm<S>,
     policy: Policy,
     stats: ServeStats,
+    latency: LatencyLog,
     busy: bool,
 }
 
@@ -589,7 +591,15 @@ impl<P: Platform, S: Persist> Server<P, S> {
         let back = Tpmback::new(Rc::clone(&bus), config)
             .map_err(|e| Error::Driver(format!("cannot start tpmback: {e}")))?;
         let policy = Policy { family, maintenance_commands: options.maintenance_commands };
-        Ok(Self { bus, back, vtpm, policy, stats: ServeStats::default(), busy: false })
+        Ok(Self {
+            bus,
+            back,
+            vtpm,
+            policy,
+            stats: ServeStats::default(),
+            latency: LatencyLog::default(),
+            busy: false,
+        })
     }
 
     /// The TPM.
@@ -636,6 +646,8 @@ impl<P: Platform, S: Persist> Server<P, S> {
                 }
                 Event::Closed(id) => kernel::info!("{id} disconnected"),
                 Event::Request(request) => {
+                    let start = self.bus.now_ns();
+                    let mut timing = None;
                     let response = match self.policy.check(&request.command) {
                         Some(refusal) => {
                             self.stats.refused += 1;
@@ -646,8 +658,15 @@ impl<P: Platform, S: Persist> Server<P, S> {
                             refusal
                         }
                         None => {
-                            let now_ms = self.bus.now_ns() / 1_000_000;
-                            self.vtpm.execute(request.locality, now_ms, &request.command)
+                            let bus = &self.bus;
+                            let (response, spent) = self.vtpm.execute_timed(
+                                request.locality,
+                                start / 1_000_000,
+                                &request.command,
+                                &|| bus.now_ns(),
+                            );
+                            timing = Some(spent);
+                            response
                         }
                     };
                     done += 1;
@@ -656,6 +675,15 @@ impl<P: Platform, S: Persist> Server<P, S> {
                         Err(e) => {
                             self.stats.undelivered += 1;
                             kernel::info!("{}: answer not delivered: {e}", request.frontend);
+                        }
+                    }
+                    let code = request.command.get(6..10).map(|c| [c[0], c[1], c[2], c[3]]);
+                    if let (Some(timing), Some(code)) = (timing, code) {
+                        let total = self.bus.now_ns().saturating_sub(start);
+                        if let Some(line) =
+                            self.latency.record(u32::from_be_bytes(code), timing, total)
+                        {
+                            kernel::info!("{line}");
                         }
                     }
                 }

@@ -10,6 +10,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod app;
+pub mod latency;
 pub mod options;
 pub mod service;
 

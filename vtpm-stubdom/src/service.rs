@@ -36,6 +36,16 @@ pub struct Stats {
     pub failed_saves: u64,
 }
 
+/// Where one command's time went inside the vTPM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Executing the command in the engine.
+    pub engine_ns: u64,
+    /// Saving the state it changed (capture, encrypt, write, flush, manager), if it
+    /// changed any.
+    pub save_ns: Option<u64>,
+}
+
 /// The TPM 1.2 response tag of a command without authorization data; every error
 /// response carries it (TPM 1.2 Part 1 §10, "return codes").
 const TPM12_RSP_COMMAND: u16 = 0x00C4;
@@ -144,17 +154,34 @@ impl<P: Persist> Vtpm<P> {
     /// Executes one command and returns the response to publish. The response is
     /// the engine's only if the state it leaves behind is committed.
     pub fn execute(&mut self, locality: u8, now_ms: u64, command: &[u8]) -> Vec<u8> {
+        self.execute_timed(locality, now_ms, command, &|| 0).0
+    }
+
+    /// [`execute`](Self::execute), also saying how long the engine and the save took
+    /// by `clock` (nanoseconds).
+    pub fn execute_timed(
+        &mut self,
+        locality: u8,
+        now_ms: u64,
+        command: &[u8],
+        clock: &dyn Fn() -> u64,
+    ) -> (Vec<u8>, Timing) {
         self.stats.commands += 1;
+        let start = clock();
         let response = self.engine.execute(ExecContext { locality, now_ms }, command);
+        let executed = clock();
+        let mut timing = Timing { engine_ns: executed.saturating_sub(start), save_ns: None };
         if !self.engine.dirty().any() {
-            return response;
+            return (response, timing);
         }
-        match self.commit() {
-            Ok(()) => response,
+        let saved = self.commit();
+        timing.save_ns = Some(clock().saturating_sub(executed));
+        match saved {
+            Ok(()) => (response, timing),
             Err(e) => {
                 kernel::error!("state save failed, command answered with the failure code: {e}");
                 self.stats.failed_saves += 1;
-                failure_response(self.engine.family())
+                (failure_response(self.engine.family()), timing)
             }
         }
     }

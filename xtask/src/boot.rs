@@ -276,7 +276,9 @@ fn prepare(
     fs::write(&xen, elf)?;
 
     let guest_initrd = stage.dir.join("guest.cpio.gz");
-    initramfs::guest(pkgs, &ws.root.join("boot-tests"))?
+    let tool = ws.target.join("release").join(images::GUEST_TOOL);
+    let tool = (!images.is_empty() && tool.is_file()).then_some(tool.as_path());
+    initramfs::guest(pkgs, &ws.root.join("boot-tests"), tool)?
         .write_cpio(&guest_initrd, Packing::Gzip)?;
     let mut tree = initramfs::dom0(
         pkgs,

@@ -51,6 +51,9 @@ pub fn available(ws: &Workspace) -> bool {
 /// the freestanding binary shares).
 pub const IMAGE_FEATURES: &[&str] = &["vtpm-stubdom/image", "vtpmmgr-stubdom/image"];
 
+/// The program the Linux guest runs for the latency benchmark, built with the images.
+pub const GUEST_TOOL: &str = "tpm-latency";
+
 /// Builds both images and writes `target/images/<name>.gz`.
 pub fn build(ws: &Workspace) -> Result<Vec<Image>> {
     let mut cmd = Command::new(&ws.cargo);
@@ -58,6 +61,8 @@ pub fn build(ws: &Workspace) -> Result<Vec<Image>> {
     for name in NAMES {
         cmd.args(["-p", name]);
     }
+    // The Linux guest's benchmark tool (a host binary; see tpm-latency/).
+    cmd.args(["-p", GUEST_TOOL]);
     cmd.args(["--features", &IMAGE_FEATURES.join(",")]);
     process::run(&mut cmd, BUILD_DEADLINE).context("building the images")?;
     let out_dir = ws.target.join("images");

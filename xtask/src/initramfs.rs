@@ -112,7 +112,8 @@ pub fn dom0(pkgs: &Packages, inputs: &Dom0Inputs<'_>) -> Result<Tree> {
 
 /// The stand-in Linux guest's tree: busybox, its frontend modules, the TPM tools, the
 /// guest halves of the boot scenarios (`boot-tests/guest/`, as `/guest-tests`) and an init.
-pub fn guest(pkgs: &Packages, scenario_dir: &Path) -> Result<Tree> {
+/// `tool` is the latency benchmark (`tpm-latency`), when it has been built.
+pub fn guest(pkgs: &Packages, scenario_dir: &Path, tool: Option<&Path>) -> Result<Tree> {
     let mut tree = Tree::new();
     tree.file("bin/busybox", &pkgs.root.join("bin/busybox"))?;
     for dir in ["proc", "sys", "dev", "sbin", "usr/bin", "usr/sbin", "tmp", "var/lib/tpm"] {
@@ -129,6 +130,9 @@ pub fn guest(pkgs: &Packages, scenario_dir: &Path) -> Result<Tree> {
         }
     }
     elf::copy_with_libraries(&mut tree, &pkgs.root, &programs)?;
+    if let Some(tool) = tool {
+        tree.file(Path::new("usr/bin").join(crate::images::GUEST_TOOL), tool)?;
+    }
     // TrouSerS runs as `tss` and wants its configuration owned by it (the init sets that).
     tree.bytes(
         "etc/passwd",
