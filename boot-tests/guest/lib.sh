@@ -42,15 +42,23 @@ persist_load() {
         fail "nothing saved on /dev/xvda"
 }
 
-# tpm12_raw HEX — sends one TPM 1.2 command (hex bytes, spaces allowed) through /dev/tpm0
-# and prints the response as hex. /dev/tpm0 has one opener at a time, so tcsd must not run.
+# tpm12_raw HEX [DEVICE] — sends one TPM 1.2 command (hex bytes, spaces allowed) through
+# DEVICE (default /dev/tpm0) and prints the response as hex. The device has one opener at
+# a time, so tcsd must not run.
 tpm12_raw() {
     # shellcheck disable=SC2059 # the format is the command's bytes as \xHH escapes
     printf "$(printf '%s' "$1" | tr -d ' \n' | sed 's/../\\x&/g')" > /tmp/tpm.cmd
-    exec 3<> /dev/tpm0
+    exec 3<> "${2:-/dev/tpm0}"
     dd if=/tmp/tpm.cmd bs=4096 count=1 >&3 2>/dev/null
     dd bs=4096 count=1 <&3 2>/dev/null | od -An -v -tx1 | tr -d ' \n'
     exec 3>&-
+}
+
+# sha1_extend OLD_HEX DIGEST_HEX — what a PCR holding OLD becomes after TPM_Extend of
+# DIGEST: SHA-1(OLD || DIGEST).
+sha1_extend() {
+    # shellcheck disable=SC2059
+    printf "$(printf '%s%s' "$1" "$2" | sed 's/../\\x&/g')" | sha1sum | cut -c1-40
 }
 
 # tpm12_extend PCR DIGEST_HEX — TPM_Extend (ordinal 0x14); prints the PCR's new value.

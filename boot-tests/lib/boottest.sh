@@ -6,6 +6,11 @@
 
 BT_CONSOLE_DIR=/var/log/xen/console
 
+# Parameters given on the host as BT_PARAM_<NAME>=<value> (docs/boot-harness.md).
+if [ -f /etc/boottest/params ]; then
+    . /etc/boottest/params
+fi
+
 # bt_log MESSAGE... — a line on the console, tagged with the scenario.
 bt_log() {
     echo "[$BT_SCENARIO] $*"

@@ -288,6 +288,7 @@ fn prepare(
             scenario_dir: &ws.root.join("boot-tests"),
             images,
             guest_initrd: &guest_initrd,
+            params: initramfs::params(std::env::vars())?,
         },
     )?;
     if interactive {

@@ -81,6 +81,30 @@ pub struct Dom0Inputs<'a> {
     pub images: &'a [Image],
     /// The stand-in guest's initramfs.
     pub guest_initrd: &'a Path,
+    /// Scenario parameters from the host's `BT_PARAM_*` variables (see [`params`]).
+    pub params: String,
+}
+
+/// The host's `BT_PARAM_<NAME>=<value>` environment variables as a shell file the
+/// scenarios source (`export BT_PARAM_<NAME>=<value>` lines), so a scenario can be run
+/// with other parameters than CI's (e.g. `BT_PARAM_FAULT_TRIALS=100`). Values are
+/// limited to `[A-Za-z0-9_.,:-]`, names to `[A-Z0-9_]`: nothing to quote.
+pub fn params(vars: impl Iterator<Item = (String, String)>) -> Result<String> {
+    let ok_name =
+        |n: &str| n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    let ok_value = |v: &str| v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.,:-".contains(&b));
+    let mut lines: Vec<String> = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("BT_PARAM_") else { continue };
+        if rest.is_empty() || !ok_name(rest) || !ok_value(&value) {
+            anyhow::bail!(
+                "{name}={value:?}: scenario parameters are BT_PARAM_[A-Z0-9_]+ with values of [A-Za-z0-9_.,:-]"
+            );
+        }
+        lines.push(format!("export {name}={value}\n"));
+    }
+    lines.sort();
+    Ok(lines.concat())
 }
 
 /// The dom0 tree; fails if a binary in it lacks a shared library.
@@ -97,6 +121,7 @@ pub fn dom0(pkgs: &Packages, inputs: &Dom0Inputs<'_>) -> Result<Tree> {
     tree.bytes("init", DOM0_INIT, 0o755);
     tree.bytes("etc/boottest/mode", format!("{}\n", inputs.mode), 0o644);
     tree.bytes("etc/boottest/plan", inputs.plan.clone(), 0o644);
+    tree.bytes("etc/boottest/params", inputs.params.clone(), 0o644);
     tree.bytes("etc/boottest/modules", DOM0_MODULES.join("\n") + "\n", 0o644);
     tree.bytes("etc/boottest/run-demo.sh", RUN_DEMO, 0o755);
     tree.copy_dir(inputs.scenario_dir, Path::new("boot-tests"), &|_| false)?;
@@ -221,4 +246,32 @@ fn index_modules(dir: &Path) -> Result<BTreeMap<String, PathBuf>> {
 /// Module names treat `-` and `_` alike (the kernel's rule).
 fn normalise(name: &str) -> String {
     name.replace('-', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        list.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn params_keep_only_bt_param_variables_sorted() {
+        let text = params(vars(&[
+            ("PATH", "/bin"),
+            ("BT_PARAM_Z", "1"),
+            ("BT_PARAM_FAULT_TRIALS", "100"),
+        ]))
+        .unwrap();
+        assert_eq!(text, "export BT_PARAM_FAULT_TRIALS=100\nexport BT_PARAM_Z=1\n");
+    }
+
+    #[test]
+    fn params_refuse_what_would_need_quoting() {
+        assert!(params(vars(&[("BT_PARAM_X", "a b")])).is_err());
+        assert!(params(vars(&[("BT_PARAM_X", "$(reboot)")])).is_err());
+        assert!(params(vars(&[("BT_PARAM_x", "1")])).is_err());
+        assert!(params(vars(&[("BT_PARAM_", "1")])).is_err());
+    }
 }
