@@ -17,13 +17,13 @@ bt_create /etc/xen/guest1.cfg
 bt_guest_test guest1 extend-stream 300
 guest=$(xl domid guest1)
 
-# drop_stale_vtpm — forgets the guest's vTPM device whose backend domain was destroyed
-# (what libxl's forced removal would do after its 10 s timeout), so each trial attaches
-# a fresh one.
+# drop_stale_vtpm — removes the guest's frontend of the vTPM device whose backend domain
+# was destroyed (what libxl's forced removal does after its 10 s timeout), so the guest's
+# kernel lets go of it; libxl's own record stays, so the next attach is a new device
+# number and the guest tells the devices apart.
 drop_stale_vtpm() {
     for dev in $(xenstore-list "/local/domain/$guest/device/vtpm" 2>/dev/null); do
         xenstore-rm "/local/domain/$guest/device/vtpm/$dev"
-        xenstore-rm "/libxl/$guest/device/vtpm/$dev" 2>/dev/null || true
     done
 }
 

@@ -10,27 +10,39 @@ wait_for /dev/tpm0 30
 digest=$(printf 'fault injection' | sha1sum | cut -c1-40)
 cmd="00c1 00000022 00000014 0000000c $digest"
 
-# chip — the guest's TPM chip (tpm0 after every attach, normally), empty when none.
+# chip — "NAME N" for the guest's newest TPM chip: the one whose xenbus device vtpm-N has
+# the highest N (each re-attach is a new device; a chip whose backend died may linger
+# until the kernel has let go of it), empty when there is none.
 chip() {
-    ls /sys/class/tpm 2>/dev/null | head -n 1
+    for c in /sys/class/tpm/tpm*; do
+        [ -e "$c/device" ] || continue
+        link=$(readlink "$c/device")
+        echo "${link##*vtpm-} ${c##*/}"
+    done | sort -n | tail -n 1 | awk '{ print $2, $1 }'
 }
 
 last=$(tpm12_pcr 12)
 [ -n "$last" ] || fail "cannot read PCR 12"
-say "stream starts at PCR 12 = $last"
+device=$(chip | cut -d' ' -f2)
+[ -n "$device" ] || fail "no TPM chip with a xenbus device"
+say "stream starts at PCR 12 = $last on vtpm-$device"
 (
+    # Keep streaming whatever one command does (a chip vanishing mid-read, say).
+    set +e
     trial=0
-    up=1
     acked=0
     while :; do
-        c=$(chip)
-        if [ -z "$c" ] || [ ! -c "/dev/$c" ] || [ ! -r "/sys/class/tpm/$c/device/pcrs" ]; then
-            up=0
+        # shellcheck disable=SC2046 # "NAME N" split into two arguments
+        set -- $(chip)
+        name=${1:-}
+        dev=${2:-}
+        if [ -z "$name" ] || [ ! -c "/dev/$name" ]; then
             sleep 0.05
             continue
         fi
-        if [ "$up" = 0 ]; then
-            now=$(sed -n 's/^PCR-12: //p' "/sys/class/tpm/$c/device/pcrs" | tr -d ' ' | tr 'A-F' 'a-f')
+        if [ "$dev" != "$device" ]; then
+            # A new device: the vTPM was killed and re-attached.
+            now=$(sed -n 's/^PCR-12: //p' "/sys/class/tpm/$name/device/pcrs" 2>/dev/null | tr -d ' ' | tr 'A-F' 'a-f')
             [ -n "$now" ] || { sleep 0.05; continue; }
             trial=$((trial + 1))
             next=$(sha1_extend "$last" "$digest")
@@ -43,10 +55,10 @@ say "stream starts at PCR 12 = $last"
                 echo "linux-guest: trial $trial: LOST: PCR 12 = $now, last acknowledged $last"
                 last=$now
             fi
+            device=$dev
             acked=0
-            up=1
         fi
-        rsp=$(tpm12_raw "$cmd" "/dev/$c" 2>/dev/null) || rsp=
+        rsp=$(tpm12_raw "$cmd" "/dev/$name" 2>/dev/null) || rsp=
         case "$rsp" in
         00c40000001e00000000*)
             last=${rsp#00c40000001e00000000}

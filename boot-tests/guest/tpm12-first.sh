@@ -22,7 +22,7 @@ say "PCR 12 extended: $pcr"
 tcsd_start
 tpm_version > /tmp/version 2>&1 || fail "tpm_version: $(tr '\n' ' ' < /tmp/version)"
 grep -q 'Chip Version:.*1\.2' /tmp/version || fail "tpm_version: $(tr '\n' ' ' < /tmp/version)"
-say "tpm_version: $(tr -cd '[:print:]\n' < /tmp/version | tr -s ' \t\n' ' ')"
+say "tpm_version: $(tr -cd ' -~\n' < /tmp/version | tr -s ' \t\n' ' ')"
 tpm_takeownership -y -z || fail "tpm_takeownership -y -z failed"
 [ "$(cat "$sys/owned")" = 1 ] || fail "sysfs does not show the TPM owned after tpm_takeownership"
 say "owned"
