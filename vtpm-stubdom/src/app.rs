@@ -471,6 +471,39 @@ pub type XenPersist<P> = StorePersist<BlkDisk<P>, vtpm_store::ProtoKeeper<Manage
 /// Random bytes asked of the hardware TPM (through the manager) to seed the vTPM.
 const SEED_BYTES: u32 = 32;
 
+/// Attempts at the first exchange with the manager before giving up.
+const MANAGER_ATTEMPTS: u32 = 3;
+
+/// The first exchange with the manager (hardware randomness for the seed). A manager
+/// or xenstored slow to answer while the host is busy (a request timing out, the
+/// handshake not completing in time) is retried on the same channel — tpmfront sets up
+/// again — rather than stopping the vTPM; a refusal is final.
+fn first_contact<P: Platform>(
+    link: &mut ManagerLink<P>,
+    manager_node: &str,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let mut attempt = 1;
+    loop {
+        match link.hardware_random(SEED_BYTES) {
+            Ok(random) => return Ok(random),
+            Err(e @ (KeeperError::NoAnswer | KeeperError::Unreachable))
+                if attempt < MANAGER_ATTEMPTS =>
+            {
+                kernel::warn!(
+                    "no answer from the manager ({manager_node}) yet: {e}; trying again \
+                     ({attempt} of {MANAGER_ATTEMPTS} attempts)"
+                );
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(Error::Driver(format!(
+                    "cannot get randomness from the manager ({manager_node}): {e}"
+                )));
+            }
+        }
+    }
+}
+
 /// Everything between the banner and serving: the manager channel (`manager_node`,
 /// normally [`tpmfront::DEFAULT_NODE`]), hardware randomness, the state disk (the
 /// domain's first `device/vbd`), the state (loaded or new), and tpmback.
@@ -480,9 +513,7 @@ pub fn boot<P: Platform>(
     manager_node: &str,
 ) -> Result<(Server<P, XenPersist<P>>, Origin), Error> {
     let mut link = ManagerLink::open(bus, manager_node)?;
-    let random = link.hardware_random(SEED_BYTES).map_err(|e| {
-        Error::Driver(format!("cannot get randomness from the manager ({manager_node}): {e}"))
-    })?;
+    let random = first_contact(&mut link, manager_node)?;
     if random.len() < SEED_BYTES as usize {
         return Err(Error::Driver(format!(
             "the manager returned {} random bytes, {SEED_BYTES} needed",

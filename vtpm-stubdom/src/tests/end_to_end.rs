@@ -478,3 +478,33 @@ mod hostile {
         }
     }
 }
+
+#[test]
+fn a_manager_that_fails_its_first_answers_is_asked_again() {
+    // A busy host: the first two answers to GetRandom come back empty (no valid answer);
+    // the vTPM asks again instead of stopping. A refusal is final.
+    let host = Host::new();
+    let boot = Boot::new(&host);
+    let mut normal = manager(&host);
+    let failures = Rc::new(Cell::new(0));
+    let seen = Rc::clone(&failures);
+    boot.manager.borrow_mut().set_responder(Box::new(move |command, locality| {
+        if matches!(Request::parse(command), Ok(Request::GetRandom { .. })) && seen.get() < 2 {
+            seen.set(seen.get() + 1);
+            return Vec::new();
+        }
+        normal(command, locality)
+    }));
+    let (_server, origin) = boot.start(&tpm12()).expect("start after two failed answers");
+    assert_eq!(origin, Origin::New);
+    assert_eq!(failures.get(), 2);
+
+    let boot = Boot::new(&host);
+    boot.manager.borrow_mut().set_responder(Box::new(|_, _| {
+        let mut out = vec![0u8; 64];
+        let n = vtpm_proto::encode_status(vtpm_proto::tag::RSP, ReturnCode(7), &mut out).unwrap();
+        out[..n].to_vec()
+    }));
+    let error = boot.start(&tpm12()).map(|_| ()).expect_err("a refusal stops the vTPM");
+    assert!(format!("{error}").contains("cannot get randomness from the manager"), "{error}");
+}
