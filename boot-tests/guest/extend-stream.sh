@@ -31,6 +31,7 @@ say "stream starts at PCR 12 = $last on vtpm-$device"
     set +e
     trial=0
     acked=0
+    dead=
     while :; do
         # shellcheck disable=SC2046 # "NAME N" split into two arguments
         set -- $(chip)
@@ -58,13 +59,19 @@ say "stream starts at PCR 12 = $last on vtpm-$device"
             device=$dev
             acked=0
         fi
+        if [ "$dev" = "$dead" ]; then
+            # This device failed a command: its vTPM is gone. Leave it alone (the kernel
+            # must be able to take the chip away) until the next device appears.
+            sleep 0.05
+            continue
+        fi
         rsp=$(tpm12_raw "$cmd" "/dev/$name" 2>/dev/null) || rsp=
         case "$rsp" in
         00c40000001e00000000*)
             last=${rsp#00c40000001e00000000}
             acked=$((acked + 1))
             ;;
-        *) sleep 0.05 ;;
+        *) dead=$dev ;;
         esac
     done
 ) > /dev/console 2>&1 &
