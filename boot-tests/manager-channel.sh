@@ -13,26 +13,7 @@ uuid_a=5d0c8f3e-1b7a-4c2d-9e6f-3a8b7c6d5e4f
 uuid_b=9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d
 uuid_c=c3b2a190-8f7e-4d6c-9b5a-4f3e2d1c0b9a
 
-bt_disk /var/lib/xen/vtpmmgr.img 2
-cat > /etc/xen/vtpmmgr.cfg <<'CFG'
-name = "vtpmmgr"
-kernel = "/usr/lib/xen/boot/vtpmmgr-stubdom.gz"
-memory = 16
-disk = ["file:/var/lib/xen/vtpmmgr.img,hda,w"]
-iomem = ["fed40,5"]
-extra = "tpm2 tpmlocality=2"
-CFG
-
-# vtpm_config NAME UUID DISK — a vTPM config (TPM 1.2) bound to the manager.
-vtpm_config() {
-    cat > "/etc/xen/$1.cfg" <<CFG
-name = "$1"
-kernel = "/usr/lib/xen/boot/vtpm-stubdom.gz"
-memory = 8
-disk = ["file:$3,hda,w"]
-vtpm = ["backend=vtpmmgr,uuid=$2"]
-CFG
-}
+bt_manager_config
 
 # vtpm_serves NAME ORIGIN — creates NAME; it must serve, its state's origin matching ORIGIN.
 vtpm_serves() {
@@ -51,10 +32,8 @@ vtpm_refused() {
     bt_destroy "$1"
 }
 
-bt_disk /var/lib/xen/vtpm-a.img 2
-bt_disk /var/lib/xen/vtpm-b.img 2
-vtpm_config vtpm-a "$uuid_a" /var/lib/xen/vtpm-a.img
-vtpm_config vtpm-b "$uuid_b" /var/lib/xen/vtpm-b.img
+bt_vtpm_config vtpm-a "$uuid_a" /var/lib/xen/vtpm-a.img
+bt_vtpm_config vtpm-b "$uuid_b" /var/lib/xen/vtpm-b.img
 
 bt_create /etc/xen/vtpmmgr.cfg
 bt_wait_console vtpmmgr '^serving vTPMs' 180
@@ -77,8 +56,7 @@ vtpm_refused vtpm-a
 bt_log "a uuid the manager does not know: LOADHASHKEY is refused, the vTPM starts new"
 # (On a blank disk. A disk holding a committed state whose key the manager lacks is
 # never silently replaced: vtpm-store's and vtpm-stubdom's host tests cover that.)
-bt_disk /var/lib/xen/vtpm-c.img 2
-vtpm_config vtpm-c "$uuid_c" /var/lib/xen/vtpm-c.img
+bt_vtpm_config vtpm-c "$uuid_c" /var/lib/xen/vtpm-c.img
 vtpm_serves vtpm-c 'new TPM'
 bt_destroy vtpm-c
 vtpm_serves vtpm-c 'saved state resumed'

@@ -27,6 +27,14 @@ drop_stale_vtpm() {
     done
 }
 
+# vtpm_refuses — vtpm0, created on the disk as it is now, must refuse to serve.
+vtpm_refuses() {
+    bt_create /etc/xen/vtpm0.cfg
+    bt_wait_console vtpm0 '^(error: )?vtpm-stubdom: (serving a|not serving)' 120
+    bt_expect_console vtpm0 '^(error: )?vtpm-stubdom: not serving: '
+    bt_destroy vtpm0
+}
+
 before=0
 after=0
 t=1
@@ -61,10 +69,7 @@ bt_wait_gone vtpm0 30
 drop_stale_vtpm
 cp /var/lib/xen/vtpm0.img /var/lib/xen/vtpm0.current
 cp /var/lib/xen/vtpm0.older /var/lib/xen/vtpm0.img
-bt_create /etc/xen/vtpm0.cfg
-bt_wait_console vtpm0 '^(error: )?vtpm-stubdom: (serving a|not serving)' 120
-bt_expect_console vtpm0 '^(error: )?vtpm-stubdom: not serving: '
-bt_destroy vtpm0
+vtpm_refuses
 
 bt_log "a flipped byte in each slot is refused"
 cp /var/lib/xen/vtpm0.current /var/lib/xen/vtpm0.img
@@ -75,10 +80,7 @@ for offset in 100 $((1024 * 1024 + 100)); do
         dd of=/var/lib/xen/vtpm0.img bs=1 seek="$offset" conv=notrunc 2>/dev/null
 done
 cmp -s /var/lib/xen/vtpm0.img /var/lib/xen/vtpm0.current && bt_fail "the disk was not changed"
-bt_create /etc/xen/vtpm0.cfg
-bt_wait_console vtpm0 '^(error: )?vtpm-stubdom: (serving a|not serving)' 120
-bt_expect_console vtpm0 '^(error: )?vtpm-stubdom: not serving: '
-bt_destroy vtpm0
+vtpm_refuses
 
 bt_log "the real disk still resumes"
 cp /var/lib/xen/vtpm0.current /var/lib/xen/vtpm0.img

@@ -195,10 +195,9 @@ vtpm = ["backend=$3"]
 CFG
 }
 
-# bt_vtpm_stack TPM — starts the manager (vtpmmgr, TPM 2.0 machine) and one vTPM
-# (vtpm0, extra="tpm=TPM", fixed uuid) as docs/vtpm-operators.md says, each on a fresh
-# disk, and waits until both serve.
-bt_vtpm_stack() {
+# bt_manager_config — /etc/xen/vtpmmgr.cfg: the manager `vtpmmgr` on a fresh 2 MiB disk,
+# the emulated TIS (TPM 2.0, locality 2), as docs/vtpm-operators.md says.
+bt_manager_config() {
     bt_disk /var/lib/xen/vtpmmgr.img 2
     cat > /etc/xen/vtpmmgr.cfg <<'CFG'
 name = "vtpmmgr"
@@ -208,15 +207,28 @@ disk = ["file:/var/lib/xen/vtpmmgr.img,hda,w"]
 iomem = ["fed40,5"]
 extra = "tpm2 tpmlocality=2"
 CFG
-    bt_disk /var/lib/xen/vtpm0.img 2
-    cat > /etc/xen/vtpm0.cfg <<CFG
-name = "vtpm0"
+}
+
+# bt_vtpm_config NAME UUID DISK [EXTRA] — /etc/xen/NAME.cfg: a vtpm-stubdom bound to the
+# manager with UUID, its state on DISK (created, 2 MiB, if missing), extra="EXTRA".
+bt_vtpm_config() {
+    [ -f "$3" ] || bt_disk "$3" 2
+    cat > "/etc/xen/$1.cfg" <<CFG
+name = "$1"
 kernel = "/usr/lib/xen/boot/vtpm-stubdom.gz"
 memory = 8
-disk = ["file:/var/lib/xen/vtpm0.img,hda,w"]
-vtpm = ["backend=vtpmmgr,uuid=0b9e3c2a-5f41-4d8e-a1c7-6e2d9f8b4a10"]
-extra = "tpm=$1"
+disk = ["file:$3,hda,w"]
+vtpm = ["backend=vtpmmgr,uuid=$2"]
+extra = "${4:-}"
 CFG
+}
+
+# bt_vtpm_stack TPM — starts the manager (vtpmmgr) and one vTPM (vtpm0, extra="tpm=TPM",
+# fixed uuid), each on a fresh disk, and waits until both serve.
+bt_vtpm_stack() {
+    bt_manager_config
+    rm -f /var/lib/xen/vtpm0.img
+    bt_vtpm_config vtpm0 0b9e3c2a-5f41-4d8e-a1c7-6e2d9f8b4a10 /var/lib/xen/vtpm0.img "tpm=$1"
     bt_create /etc/xen/vtpmmgr.cfg
     bt_wait_console vtpmmgr '^serving vTPMs' 180
     bt_create /etc/xen/vtpm0.cfg

@@ -24,23 +24,8 @@ show() {
         while IFS= read -r line; do echo "[$1] ${line%"$cr"}"; done &
 }
 
-bt_disk /var/lib/xen/vtpmmgr.img 16
-cat > /etc/xen/vtpmmgr.cfg <<'CFG'
-name="vtpmmgr"
-kernel="/usr/lib/xen/boot/vtpmmgr-stubdom.gz"
-memory=16
-disk=["file:/var/lib/xen/vtpmmgr.img,hda,w"]
-iomem=["fed40,5"]
-extra="tpm2"
-CFG
-bt_disk /var/lib/xen/vtpm0.img 2
-cat > /etc/xen/vtpm0.cfg <<'CFG'
-name="vtpm0"
-kernel="/usr/lib/xen/boot/vtpm-stubdom.gz"
-memory=8
-disk=["file:/var/lib/xen/vtpm0.img,hda,w"]
-vtpm=["backend=vtpmmgr,uuid=ac0a5b9e-cb1c-4a1f-8c4c-3f1b2a9d7e10"]
-CFG
+bt_manager_config
+bt_vtpm_config vtpm0 ac0a5b9e-cb1c-4a1f-8c4c-3f1b2a9d7e10 /var/lib/xen/vtpm0.img
 
 show vtpmmgr
 xl create /etc/xen/vtpmmgr.cfg || echo "run: the manager could not be created (see above)"
