@@ -77,6 +77,29 @@ pub struct Inspection {
 }
 
 impl Inspection {
+    /// The slot whose root claims the highest sequence (slot 0 on a tie): the one
+    /// [`Store::open`](crate::Store::open) uses if its MAC verifies under the root
+    /// secret (otherwise it falls back to the other root). A root whose image is
+    /// larger than the device (a truncated copy) is never used. `None` if no slot holds
+    /// a usable root.
+    pub fn newest(&self) -> Option<usize> {
+        let seq = |s: &SlotState| match s {
+            SlotState::Root(info) if self.fits(info) => Some(info.seq),
+            _ => None,
+        };
+        match (seq(&self.slots[0]), seq(&self.slots[1])) {
+            (Some(a), Some(b)) => Some(usize::from(b > a)),
+            (Some(_), None) => Some(0),
+            (None, Some(_)) => Some(1),
+            (None, None) => None,
+        }
+    }
+
+    /// True if the root's image fits the device (a truncated copy does not).
+    pub fn fits(&self, info: &SlotInfo) -> bool {
+        u64::from(info.sector_count) <= self.device_sectors
+    }
+
     /// The sealed blobs of the parseable roots, newest sequence first (the order in
     /// which to try unsealing them).
     pub fn sealed_blobs(&self) -> Vec<&[u8]> {
