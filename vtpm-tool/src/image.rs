@@ -159,11 +159,12 @@ fn mgr_root_text(out: &mut String, n: usize, root: &SlotInfo) {
     let _ = writeln!(
         out,
         "slot {n}: root (unauthenticated): format version {}, sequence {}, counter binding {}, \
-         {} entries, tree height {}, image {} sectors ({} in use)",
+         {} {}, tree height {}, image {} sectors ({} in use)",
         mgr_store::layout::VERSION,
         root.seq,
         root.counter,
         root.entries,
+        if root.entries == 1 { "entry" } else { "entries" },
         root.height,
         root.sector_count,
         root.used_sectors
