@@ -8,7 +8,9 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use crate::layout::{C_VTPMMGR_MAGIC, MAX_SECTORS, ROOT_SLOTS, RawSlot, Root, SECTOR_SIZE};
+use crate::layout::{
+    C_VTPMMGR_MAGIC, MAX_SECTORS, Malformation, ROOT_SLOTS, RawSlot, Root, SECTOR_SIZE,
+};
 use crate::store::IoStats;
 use crate::{BlockDevice, Error};
 
@@ -40,8 +42,8 @@ pub enum SlotState {
         /// The version.
         version: u16,
     },
-    /// This format's magic with inconsistent fields.
-    Malformed,
+    /// This format's magic with inconsistent fields: which one.
+    Malformed(Malformation),
     /// A root (not yet authenticated).
     Root(SlotInfo),
 }
@@ -148,7 +150,7 @@ pub(crate) fn inspect_sectors<D: BlockDevice>(
             RawSlot::Empty => SlotState::Empty,
             RawSlot::Foreign => SlotState::Foreign,
             RawSlot::Unsupported(version) => SlotState::Unsupported { version },
-            RawSlot::Malformed => SlotState::Malformed,
+            RawSlot::Malformed(why) => SlotState::Malformed(why),
             RawSlot::Root(r) => SlotState::Root(SlotInfo {
                 seq: r.seq,
                 counter: r.counter,
@@ -161,7 +163,7 @@ pub(crate) fn inspect_sectors<D: BlockDevice>(
         };
     }
     let ours = slots.iter().any(|s| {
-        matches!(s, SlotState::Root(_) | SlotState::Malformed | SlotState::Unsupported { .. })
+        matches!(s, SlotState::Root(_) | SlotState::Malformed(_) | SlotState::Unsupported { .. })
     });
     let kind = if let Some(version) = c_version {
         ImageKind::CVtpmmgr { version }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use mgr_store::layout::Malformation;
 use mgr_store::{ImageKind, MemDisk, SECTOR_SIZE, SlotState, inspect};
 use proptest::prelude::*;
 
@@ -55,7 +56,7 @@ fn damaged_root_slot_is_malformed_and_the_other_wins() {
     let newest = info.newest().unwrap();
     image[newest * SECTOR_SIZE + 10] ^= 1; // the slot index no longer matches
     let info = inspect(&mut MemDisk::from_image(image)).unwrap();
-    assert_eq!(info.slots[newest], SlotState::Malformed);
+    assert_eq!(info.slots[newest], SlotState::Malformed(Malformation::SlotIndex));
     assert_eq!(info.newest(), Some(1 - newest));
 }
 

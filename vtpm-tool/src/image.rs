@@ -62,11 +62,9 @@ fn mgr_slot_problem(info: &Inspection, slot: &mgr_store::SlotState) -> Option<St
             "root format version {version}; this build reads version {}",
             mgr_store::layout::VERSION
         )),
-        mgr_store::SlotState::Malformed => Some(
-            "root magic with inconsistent fields (slot index, image size, sealed blob length, \
-             tree pointer or sector bitmap)"
-                .to_owned(),
-        ),
+        mgr_store::SlotState::Malformed(why) => {
+            Some(format!("root magic with inconsistent fields: {why}"))
+        }
         mgr_store::SlotState::Root(root) if !info.fits(root) => Some(format!(
             "the root describes a {}-sector image but the file holds {} sectors (truncated copy?)",
             root.sector_count, info.device_sectors
@@ -202,7 +200,7 @@ fn mgr_json(path: &Path, bytes: usize, info: &Inspection) -> String {
                 let _ = write!(s, ",\"format_version\":{version}");
                 "unsupported-version"
             }
-            mgr_store::SlotState::Malformed => "malformed",
+            mgr_store::SlotState::Malformed(_) => "malformed",
             mgr_store::SlotState::Root(root) => {
                 let _ = write!(
                     s,

@@ -184,7 +184,13 @@ fn mgr_inspect_reports_blank_truncated_and_damaged_images() {
     image[SECTOR_SIZE..2 * SECTOR_SIZE].fill(0xff);
     let damaged = dir.file("damaged.img", &image);
     let text = run_ok(&["mgr-image", "inspect", p(&damaged)]);
-    assert!(text.contains("slot 0: invalid: root magic with inconsistent fields"), "{text}");
+    assert!(
+        text.contains(
+            "slot 0: invalid: root magic with inconsistent fields: the slot index field names \
+             the other slot"
+        ),
+        "{text}"
+    );
     assert!(text.contains("slot 1: invalid: not a root of this format"), "{text}");
 
     let tiny = dir.file("tiny.img", &[0; 100]);
