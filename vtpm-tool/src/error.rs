@@ -73,7 +73,7 @@ pub enum Error {
         /// The file.
         path: PathBuf,
         /// Its size.
-        bytes: usize,
+        bytes: u64,
         /// The smallest image of its kind.
         minimum: usize,
     },
@@ -91,6 +91,8 @@ pub enum Error {
         /// Why.
         error: vtpm_store::Error,
     },
+    /// An image path that is neither a regular file nor a block device.
+    NotAnImage(PathBuf),
     /// A root secret file that is neither 32 bytes nor 64 hex digits.
     BadRootSecret(PathBuf),
 }
@@ -130,6 +132,9 @@ impl fmt::Display for Error {
             ),
             Self::MgrImage { path, error } => write!(f, "{}: {error}", path.display()),
             Self::VtpmImage { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::NotAnImage(path) => {
+                write!(f, "{}: not a regular file or a block device", path.display())
+            }
             Self::BadRootSecret(path) => write!(
                 f,
                 "{}: a root secret file holds exactly 32 bytes or 64 hex digits",

@@ -8,18 +8,115 @@
 //! docs/vtpm-tool.md "Inspecting disk images".
 
 use crate::Error;
-use mgr_store::{ImageKind, Inspection, MemDisk, RootSecret, SECTOR_SIZE, SlotInfo, Store};
+use mgr_store::{ImageKind, Inspection, RootSecret, SECTOR_SIZE, SlotInfo, Store};
 use std::fmt::Write as _;
-use std::fs;
+use std::fs::{self, File};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::Path;
 use tpm_client::SealedRoot;
 use vtpm_proto::Uuid;
 use vtpm_store::{DeviceError, DiskInspection, SlotState};
 use zeroize::Zeroizing;
 
-/// Reads a whole image file.
+/// Reads a whole (small) file.
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
     fs::read(path).map_err(|source| Error::ImageIo { path: path.to_owned(), source })
+}
+
+/// An image file or block device, opened read-only and read sector by sector (a
+/// block device can be large; only the sectors the stores ask for are read).
+struct ImageFile {
+    file: File,
+    bytes: u64,
+    sector_size: usize,
+}
+
+impl ImageFile {
+    fn open(path: &Path, sector_size: usize) -> Result<Self, Error> {
+        let io = |source| Error::ImageIo { path: path.to_owned(), source };
+        let mut file = File::open(path).map_err(io)?;
+        let kind = file.metadata().map_err(io)?.file_type();
+        if !kind.is_file() && !kind.is_block_device() {
+            return Err(Error::NotAnImage(path.to_owned()));
+        }
+        // The end offset, not the metadata length: a block device's metadata says 0.
+        let bytes = file.seek(SeekFrom::End(0)).map_err(io)?;
+        Ok(Self { file, bytes, sector_size })
+    }
+
+    fn sector_count(&self) -> u64 {
+        self.bytes / u64::try_from(self.sector_size.max(1)).unwrap_or(u64::MAX)
+    }
+
+    /// Reads whole sectors at `sector`: `None` if they are not all inside the image,
+    /// `Some(false)` if the read fails.
+    fn read_sectors(&self, sector: u64, buf: &mut [u8]) -> Option<bool> {
+        let size = u64::try_from(self.sector_size).unwrap_or(u64::MAX);
+        let len = u64::try_from(buf.len()).unwrap_or(u64::MAX);
+        let start = sector.checked_mul(size)?;
+        if start.checked_add(len)? > self.bytes || len % size != 0 {
+            return None;
+        }
+        Some(self.file.read_exact_at(buf, start).is_ok())
+    }
+}
+
+/// errno-style codes for the manager store's device errors.
+const EIO: i32 = -5;
+const EINVAL: i32 = -22;
+const EROFS: i32 = -30;
+
+impl mgr_store::BlockDevice for ImageFile {
+    fn sectors(&self) -> u64 {
+        self.sector_count()
+    }
+
+    fn read(
+        &mut self,
+        sector: u64,
+        buf: &mut [u8; SECTOR_SIZE],
+    ) -> Result<(), mgr_store::DeviceError> {
+        match self.read_sectors(sector, buf) {
+            Some(true) => Ok(()),
+            Some(false) => Err(mgr_store::DeviceError(EIO)),
+            None => Err(mgr_store::DeviceError(EINVAL)),
+        }
+    }
+
+    fn write(&mut self, _: u64, _: &[u8; SECTOR_SIZE]) -> Result<(), mgr_store::DeviceError> {
+        Err(mgr_store::DeviceError(EROFS))
+    }
+
+    fn flush(&mut self) -> Result<(), mgr_store::DeviceError> {
+        Err(mgr_store::DeviceError(EROFS))
+    }
+}
+
+impl vtpm_store::BlockDevice for ImageFile {
+    fn sector_size(&self) -> usize {
+        self.sector_size
+    }
+
+    fn sectors(&self) -> u64 {
+        self.sector_count()
+    }
+
+    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        match self.read_sectors(sector, buf) {
+            Some(true) => Ok(()),
+            Some(false) => Err(DeviceError::Io),
+            None => Err(DeviceError::OutOfRange),
+        }
+    }
+
+    fn write(&mut self, _sector: u64, _data: &[u8]) -> Result<(), DeviceError> {
+        Err(DeviceError::Unsupported)
+    }
+
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        Err(DeviceError::Unsupported)
+    }
 }
 
 /// A JSON string literal (RFC 8259 §7).
@@ -75,9 +172,9 @@ fn mgr_slot_problem(info: &Inspection, slot: &mgr_store::SlotState) -> Option<St
 
 /// `vtpm-tool mgr-image inspect`: a report on both root slots, without any key.
 pub fn mgr_inspect(path: &Path, json: bool) -> Result<String, Error> {
-    let image = read(path)?;
-    let bytes = image.len();
-    let info = mgr_store::inspect(&mut MemDisk::from_image(image)).map_err(|e| match e {
+    let mut image = ImageFile::open(path, SECTOR_SIZE)?;
+    let bytes = image.bytes;
+    let info = mgr_store::inspect(&mut image).map_err(|e| match e {
         mgr_store::Error::DeviceTooSmall => {
             Error::ImageTooSmall { path: path.to_owned(), bytes, minimum: 2 * SECTOR_SIZE }
         }
@@ -106,7 +203,7 @@ fn mgr_kind(kind: ImageKind) -> (&'static str, String) {
     }
 }
 
-fn mgr_text(path: &Path, bytes: usize, info: &Inspection) -> String {
+fn mgr_text(path: &Path, bytes: u64, info: &Inspection) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -114,7 +211,7 @@ fn mgr_text(path: &Path, bytes: usize, info: &Inspection) -> String {
         path.display(),
         info.device_sectors
     );
-    let trailing = bytes % SECTOR_SIZE;
+    let trailing = bytes % SECTOR_SIZE as u64;
     if trailing != 0 {
         let _ = write!(out, " (+{trailing} trailing bytes ignored)");
     }
@@ -184,7 +281,7 @@ fn mgr_root_text(out: &mut String, n: usize, root: &SlotInfo) {
     };
 }
 
-fn mgr_json(path: &Path, bytes: usize, info: &Inspection) -> String {
+fn mgr_json(path: &Path, bytes: u64, info: &Inspection) -> String {
     let mut slots = Vec::new();
     for (n, slot) in info.slots.iter().enumerate() {
         let problem = mgr_slot_problem(info, slot);
@@ -279,9 +376,9 @@ fn read_root_secret(path: &Path) -> Result<RootSecret, Error> {
 /// with the root secret. Keys are never printed.
 pub fn mgr_list(path: &Path, secret_file: &Path, json: bool) -> Result<String, Error> {
     let secret = read_root_secret(secret_file)?;
-    let image = read(path)?;
+    let image = ImageFile::open(path, SECTOR_SIZE)?;
     let mgr_err = |error| Error::MgrImage { path: path.to_owned(), error };
-    let mut store = Store::open_read_only(MemDisk::from_image(image), &secret).map_err(mgr_err)?;
+    let mut store = Store::open_read_only(image, &secret).map_err(mgr_err)?;
     let mut entries: Vec<(Uuid, u16)> = Vec::new();
     store.for_each(|uuid, entry| entries.push((Uuid(*uuid), entry.flags))).map_err(mgr_err)?;
     let mut out = String::new();
@@ -310,45 +407,10 @@ pub fn mgr_list(path: &Path, secret_file: &Path, json: bool) -> Result<String, E
 
 // --- A vTPM's state disk.
 
-/// The image as a read-only block device of `sector_size` bytes per sector.
-struct ImageDisk {
-    sector_size: usize,
-    image: Vec<u8>,
-}
-
-impl vtpm_store::BlockDevice for ImageDisk {
-    fn sector_size(&self) -> usize {
-        self.sector_size
-    }
-
-    fn sectors(&self) -> u64 {
-        u64::try_from(self.image.len() / self.sector_size.max(1)).unwrap_or(u64::MAX)
-    }
-
-    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
-        let start = usize::try_from(sector)
-            .ok()
-            .and_then(|s| s.checked_mul(self.sector_size))
-            .ok_or(DeviceError::OutOfRange)?;
-        let end = start.checked_add(buf.len()).ok_or(DeviceError::OutOfRange)?;
-        buf.copy_from_slice(self.image.get(start..end).ok_or(DeviceError::OutOfRange)?);
-        Ok(())
-    }
-
-    fn write(&mut self, _sector: u64, _data: &[u8]) -> Result<(), DeviceError> {
-        Err(DeviceError::Unsupported)
-    }
-
-    fn flush(&mut self) -> Result<(), DeviceError> {
-        Err(DeviceError::Unsupported)
-    }
-}
-
 /// `vtpm-tool vtpm-image inspect`: both slot headers, without any key.
 pub fn vtpm_inspect(path: &Path, sector_size: usize, json: bool) -> Result<String, Error> {
-    let image = read(path)?;
-    let bytes = image.len();
-    let mut disk = ImageDisk { sector_size, image };
+    let mut disk = ImageFile::open(path, sector_size)?;
+    let bytes = disk.bytes;
     let info = vtpm_store::inspect(&mut disk)
         .map_err(|error| Error::VtpmImage { path: path.to_owned(), error })?;
     Ok(if json { vtpm_json(path, bytes, &info) } else { vtpm_text(path, bytes, &info) })
@@ -366,7 +428,7 @@ fn vtpm_slot_state(state: &SlotState) -> &'static str {
     }
 }
 
-fn vtpm_text(path: &Path, bytes: usize, info: &DiskInspection) -> String {
+fn vtpm_text(path: &Path, bytes: u64, info: &DiskInspection) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -410,7 +472,7 @@ fn vtpm_text(path: &Path, bytes: usize, info: &DiskInspection) -> String {
     out
 }
 
-fn vtpm_json(path: &Path, bytes: usize, info: &DiskInspection) -> String {
+fn vtpm_json(path: &Path, bytes: u64, info: &DiskInspection) -> String {
     let slots: Vec<String> = info
         .slots
         .iter()
@@ -467,17 +529,30 @@ mod tests {
     }
 
     #[test]
-    fn image_disk_refuses_reads_past_the_end() {
-        let mut disk = ImageDisk { sector_size: 512, image: vec![0; 1024] };
+    fn image_file_refuses_reads_past_the_end() {
+        let path = std::env::temp_dir().join(format!("vtpm-tool-imagefile-{}", std::process::id()));
+        fs::write(&path, vec![7u8; 1024 + 100]).unwrap();
+        let mut disk = ImageFile::open(&path, 512).unwrap();
+        let _ = fs::remove_file(&path);
+        assert!(matches!(ImageFile::open(&std::env::temp_dir(), 512), Err(Error::NotAnImage(_))));
+        assert_eq!((disk.bytes, vtpm_store::BlockDevice::sectors(&disk)), (1124, 2));
         let mut buf = [0u8; 512];
         assert_eq!(vtpm_store::BlockDevice::read(&mut disk, 1, &mut buf), Ok(()));
+        assert_eq!(buf, [7; 512]);
+        for sector in [2, u64::MAX] {
+            assert_eq!(
+                vtpm_store::BlockDevice::read(&mut disk, sector, &mut buf),
+                Err(DeviceError::OutOfRange)
+            );
+        }
+        let mut two = [0u8; 1024];
         assert_eq!(
-            vtpm_store::BlockDevice::read(&mut disk, 2, &mut buf),
+            vtpm_store::BlockDevice::read(&mut disk, 1, &mut two),
             Err(DeviceError::OutOfRange)
         );
         assert_eq!(
-            vtpm_store::BlockDevice::read(&mut disk, u64::MAX, &mut buf),
-            Err(DeviceError::OutOfRange)
+            vtpm_store::BlockDevice::write(&mut disk, 0, &buf),
+            Err(DeviceError::Unsupported)
         );
     }
 }
