@@ -8,7 +8,9 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use crate::layout::{C_VTPMMGR_MAGIC, MAX_SECTORS, ROOT_SLOTS, RawSlot, Root, SECTOR_SIZE};
+use crate::layout::{
+    C_VTPMMGR_MAGIC, MAX_SECTORS, Malformation, ROOT_SLOTS, RawSlot, Root, SECTOR_SIZE,
+};
 use crate::store::IoStats;
 use crate::{BlockDevice, Error};
 
@@ -40,8 +42,8 @@ pub enum SlotState {
         /// The version.
         version: u16,
     },
-    /// This format's magic with inconsistent fields.
-    Malformed,
+    /// This format's magic with inconsistent fields: which one.
+    Malformed(Malformation),
     /// A root (not yet authenticated).
     Root(SlotInfo),
 }
@@ -77,6 +79,29 @@ pub struct Inspection {
 }
 
 impl Inspection {
+    /// The slot whose root claims the highest sequence (slot 0 on a tie): the one
+    /// [`Store::open`](crate::Store::open) uses if its MAC verifies under the root
+    /// secret (otherwise it falls back to the other root). A root whose image is
+    /// larger than the device (a truncated copy) is never used. `None` if no slot holds
+    /// a usable root.
+    pub fn newest(&self) -> Option<usize> {
+        let seq = |s: &SlotState| match s {
+            SlotState::Root(info) if self.fits(info) => Some(info.seq),
+            _ => None,
+        };
+        match (seq(&self.slots[0]), seq(&self.slots[1])) {
+            (Some(a), Some(b)) => Some(usize::from(b > a)),
+            (Some(_), None) => Some(0),
+            (None, Some(_)) => Some(1),
+            (None, None) => None,
+        }
+    }
+
+    /// True if the root's image fits the device (a truncated copy does not).
+    pub fn fits(&self, info: &SlotInfo) -> bool {
+        u64::from(info.sector_count) <= self.device_sectors
+    }
+
     /// The sealed blobs of the parseable roots, newest sequence first (the order in
     /// which to try unsealing them).
     pub fn sealed_blobs(&self) -> Vec<&[u8]> {
@@ -125,7 +150,7 @@ pub(crate) fn inspect_sectors<D: BlockDevice>(
             RawSlot::Empty => SlotState::Empty,
             RawSlot::Foreign => SlotState::Foreign,
             RawSlot::Unsupported(version) => SlotState::Unsupported { version },
-            RawSlot::Malformed => SlotState::Malformed,
+            RawSlot::Malformed(why) => SlotState::Malformed(why),
             RawSlot::Root(r) => SlotState::Root(SlotInfo {
                 seq: r.seq,
                 counter: r.counter,
@@ -138,7 +163,7 @@ pub(crate) fn inspect_sectors<D: BlockDevice>(
         };
     }
     let ours = slots.iter().any(|s| {
-        matches!(s, SlotState::Root(_) | SlotState::Malformed | SlotState::Unsupported { .. })
+        matches!(s, SlotState::Root(_) | SlotState::Malformed(_) | SlotState::Unsupported { .. })
     });
     let kind = if let Some(version) = c_version {
         ImageKind::CVtpmmgr { version }

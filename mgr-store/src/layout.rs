@@ -348,9 +348,52 @@ pub(crate) enum RawSlot {
     /// This magic, another version.
     Unsupported(u16),
     /// This magic and version, but the fields are inconsistent.
-    Malformed,
+    Malformed(Malformation),
     /// A parseable root (not yet authenticated).
     Root(Root),
+}
+
+/// Which field of a root slot with this format's magic and version is inconsistent
+/// (for the operator: `inspect`, `vtpm-tool mgr-image inspect`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformation {
+    /// The slot index field names the other slot.
+    SlotIndex,
+    /// The tree height is above the maximum.
+    Height,
+    /// The image size is outside 3..=16384 sectors.
+    SectorCount,
+    /// The sealed blob length is above 1024 bytes.
+    SealedBlobLength,
+    /// Reserved or padding bytes are not zero.
+    Padding,
+    /// The tree pointer disagrees with the height or lies outside the image.
+    TreePointer,
+    /// The sector bitmap has bits past the image, or misses the root slots or the
+    /// tree's root node.
+    Bitmap,
+}
+
+impl core::fmt::Display for Malformation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Height => return write!(f, "tree height above {MAX_HEIGHT}"),
+            Self::SectorCount => {
+                return write!(f, "image size outside {MIN_SECTORS}..={MAX_SECTORS} sectors");
+            }
+            Self::SealedBlobLength => {
+                return write!(f, "sealed blob length above {MAX_SEALED_BLOB} bytes");
+            }
+            _ => {}
+        }
+        f.write_str(match self {
+            Self::SlotIndex => "the slot index field names the other slot",
+            Self::Padding => "reserved or padding bytes not zero",
+            Self::TreePointer => "tree pointer inconsistent with the height or the image size",
+            Self::Bitmap => "sector bitmap inconsistent with the image, root slots or tree",
+            Self::Height | Self::SectorCount | Self::SealedBlobLength => "",
+        })
+    }
 }
 
 fn be16(b: &[u8; SECTOR_SIZE], at: usize) -> u16 {
@@ -404,17 +447,29 @@ impl Root {
         let tree_sector = be32(b, 40);
         let blob_len = usize::from(be16(b, 44));
         let bitmap_len = usize::try_from(sectors.div_ceil(8)).unwrap_or(usize::MAX);
-        let ok = u32::from(b[10]) == slot
-            && height <= MAX_HEIGHT
-            && (MIN_SECTORS..=MAX_SECTORS).contains(&sectors)
-            && blob_len <= MAX_SEALED_BLOB
-            && b[46..48] == [0, 0]
-            && b[BLOB_OFFSET + blob_len..BITMAP_OFFSET].iter().all(|&x| x == 0)
-            && b[BITMAP_OFFSET + bitmap_len..ROOT_MAC_OFFSET].iter().all(|&x| x == 0)
-            && (height == 0) == (tree_sector == 0)
-            && (height == 0 || (ROOT_SLOTS..sectors).contains(&tree_sector));
-        if !ok {
-            return RawSlot::Malformed;
+        // Checked in this order: each slice below relies on the bounds checked before it.
+        let bad = if u32::from(b[10]) != slot {
+            Some(Malformation::SlotIndex)
+        } else if height > MAX_HEIGHT {
+            Some(Malformation::Height)
+        } else if !(MIN_SECTORS..=MAX_SECTORS).contains(&sectors) {
+            Some(Malformation::SectorCount)
+        } else if blob_len > MAX_SEALED_BLOB {
+            Some(Malformation::SealedBlobLength)
+        } else if b[46..48] != [0, 0]
+            || b[BLOB_OFFSET + blob_len..BITMAP_OFFSET].iter().any(|&x| x != 0)
+            || b[BITMAP_OFFSET + bitmap_len..ROOT_MAC_OFFSET].iter().any(|&x| x != 0)
+        {
+            Some(Malformation::Padding)
+        } else if (height == 0) != (tree_sector == 0)
+            || (height != 0 && !(ROOT_SLOTS..sectors).contains(&tree_sector))
+        {
+            Some(Malformation::TreePointer)
+        } else {
+            None
+        };
+        if let Some(why) = bad {
+            return RawSlot::Malformed(why);
         }
         let bitmap =
             Bitmap { bits: b[BITMAP_OFFSET..BITMAP_OFFSET + bitmap_len].to_vec(), sectors };
@@ -426,7 +481,7 @@ impl Root {
             || !(0..ROOT_SLOTS).all(|s| bitmap.get(s))
             || (height != 0 && !bitmap.get(tree_sector))
         {
-            return RawSlot::Malformed;
+            return RawSlot::Malformed(Malformation::Bitmap);
         }
         let mut tag = [0u8; 16];
         tag.copy_from_slice(&b[48..64]);
@@ -537,10 +592,20 @@ mod tests {
         let mut b = [0u8; SECTOR_SIZE];
         root.encode(&mut b);
         assert_eq!(Root::parse(1, &b), RawSlot::Root(root));
-        assert_eq!(Root::parse(0, &b), RawSlot::Malformed, "slot mismatch");
+        assert_eq!(
+            Root::parse(0, &b),
+            RawSlot::Malformed(Malformation::SlotIndex),
+            "slot mismatch"
+        );
         let mut bad = b;
         bad[12..16].copy_from_slice(&(MAX_SECTORS + 1).to_be_bytes());
-        assert_eq!(Root::parse(1, &bad), RawSlot::Malformed);
+        assert_eq!(Root::parse(1, &bad), RawSlot::Malformed(Malformation::SectorCount));
+        let mut bits = b;
+        bits[BITMAP_OFFSET] &= !1; // root slot 0 not marked in use
+        assert_eq!(Root::parse(1, &bits), RawSlot::Malformed(Malformation::Bitmap));
+        let mut pad = b;
+        pad[47] = 1;
+        assert_eq!(Root::parse(1, &pad), RawSlot::Malformed(Malformation::Padding));
         let mut v2 = b;
         v2[9] = 2;
         assert_eq!(Root::parse(1, &v2), RawSlot::Unsupported(2));

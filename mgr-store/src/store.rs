@@ -263,7 +263,7 @@ fn load_root<D: BlockDevice>(dev: &mut D, keys: &Keys, stats: &mut IoStats) -> R
             return Err(Error::UnsupportedVersion(*v));
         }
     }
-    if raws.iter().any(|r| matches!(r, RawSlot::Root(_) | RawSlot::Malformed)) {
+    if raws.iter().any(|r| matches!(r, RawSlot::Root(_) | RawSlot::Malformed(_))) {
         return Err(Error::AuthenticationFailed);
     }
     match inspect_sectors(dev, stats)?.kind {

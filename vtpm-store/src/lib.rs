@@ -34,9 +34,9 @@ mod keeper;
 mod store;
 
 pub use error::{Cause, DeviceError, Diagnosis, DiskOp, Error, KeeperError};
-pub use format::{DiskId, KeyRecord, Slot, SlotHeader, SlotState};
+pub use format::{DiskId, KeyRecord, Slot, SlotHeader, SlotState, SlotSummary};
 pub use keeper::{ManagerChannel, ProtoKeeper};
-pub use store::{Loaded, MIN_SLOT_BYTES, Saved, StateStore, Status};
+pub use store::{DiskInspection, Loaded, MIN_SLOT_BYTES, Saved, StateStore, Status, inspect};
 pub use vtpm_proto::Hashkey;
 
 /// A disk addressed in whole sectors (blkfront in the stub domain).

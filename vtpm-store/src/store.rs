@@ -402,3 +402,61 @@ impl<D: BlockDevice, K: KeyKeeper> StateStore<D, K> {
         Ok(image)
     }
 }
+
+/// What a vTPM state disk holds, read without any key (the host tool's
+/// `vtpm-image inspect`; docs/vtpm-disk.md "Offline inspection"). Every field of a
+/// slot is an unauthenticated claim: only the key record at the manager opens a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskInspection {
+    /// Bytes per sector the disk was read with.
+    pub sector_size: usize,
+    /// Number of sectors.
+    pub sectors: u64,
+    /// Sectors per slot (slot 1 starts at this sector).
+    pub slot_sectors: u64,
+    /// The largest snapshot one slot holds.
+    pub capacity: usize,
+    /// Slots 0 and 1, classified from their first sector.
+    pub slots: [SlotState; 2],
+}
+
+impl DiskInspection {
+    /// The slot whose well-formed header claims the highest generation — the one a
+    /// load would expect the manager's record to name. Only a claim: the manager's
+    /// record decides, and a slot that does not authenticate is refused at load.
+    pub fn newest(&self) -> Option<Slot> {
+        let generation = |s: &SlotState| match s {
+            SlotState::Sealed(summary) => Some(summary.generation),
+            _ => None,
+        };
+        match (generation(&self.slots[0]), generation(&self.slots[1])) {
+            (Some(a), Some(b)) => Some(if b > a { 1 } else { 0 }),
+            (Some(_), None) => Some(0),
+            (None, Some(_)) => Some(1),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Classifies both slots of `disk` from their first sectors, without any key. Fails
+/// only if the disk's geometry is unusable ([`Error::Geometry`],
+/// [`Error::DiskTooSmall`]); a slot that cannot be read is reported as
+/// [`SlotState::Unreadable`].
+pub fn inspect<D: BlockDevice + ?Sized>(disk: &mut D) -> Result<DiskInspection, Error> {
+    let geometry = Geometry::of(disk)?;
+    let mut slots = [SlotState::Blank; 2];
+    for (slot, state) in (0u8..).zip(slots.iter_mut()) {
+        let mut first = Zeroizing::new(alloc::vec![0u8; geometry.sector_size]);
+        *state = match disk.read(geometry.slot_start(slot), &mut first) {
+            Ok(()) => SlotHeader::inspect(&first, slot, geometry.capacity),
+            Err(cause) => SlotState::Unreadable(cause),
+        };
+    }
+    Ok(DiskInspection {
+        sector_size: geometry.sector_size,
+        sectors: disk.sectors(),
+        slot_sectors: geometry.slot_sectors,
+        capacity: geometry.capacity,
+        slots,
+    })
+}

@@ -20,6 +20,68 @@ pub enum Command {
     /// Run a software TPM that speaks swtpm's socket protocol (for tpm2-tools,
     /// swtpm_ioctl, swtpm_bios, TrouSerS and QEMU's `-tpmdev emulator`).
     Serve(ServeArgs),
+    /// Inspect a vtpmmgr-stubdom disk image offline (root slots; uuids with the root
+    /// secret; never keys).
+    #[command(subcommand)]
+    MgrImage(MgrImageCommand),
+    /// Inspect a vtpm-stubdom state disk image offline (slot headers; never keys).
+    #[command(subcommand)]
+    VtpmImage(VtpmImageCommand),
+}
+
+/// `vtpm-tool mgr-image`.
+#[derive(Debug, Subcommand)]
+pub enum MgrImageCommand {
+    /// Both root slots without any key: valid or why not, sequence, counter binding,
+    /// sealed root secret (TPM family, PCRs), sectors in use, which root wins.
+    Inspect {
+        /// The manager's disk image (file or block device).
+        image: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The vTPM uuids in the store (and their flags), never their keys. Needs the
+    /// 32-byte root secret, which only the manager's hardware TPM unseals: for
+    /// recovery and testing.
+    List {
+        /// The manager's disk image.
+        image: PathBuf,
+        /// File with the root secret: 32 raw bytes or 64 hex digits.
+        #[arg(long, value_name = "FILE")]
+        root_secret_file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `vtpm-tool vtpm-image`.
+#[derive(Debug, Subcommand)]
+pub enum VtpmImageCommand {
+    /// Both slots' headers without any key: valid or why not, generation, state size,
+    /// TPM family, disk id, which slot is newest.
+    Inspect {
+        /// The vTPM's state disk image.
+        image: PathBuf,
+        /// The sector size the stub domain sees the disk with (blkback reports 512
+        /// for file and most block backends).
+        #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
+        sector_size: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--sector-size`: a power of two from 512 to 65536 (what blkif allows).
+fn parse_sector_size(text: &str) -> Result<usize, String> {
+    let size: usize = text.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    if size.is_power_of_two() && (512..=65536).contains(&size) {
+        Ok(size)
+    } else {
+        Err(format!("{size} is not a power of two from 512 to 65536"))
+    }
 }
 
 /// `vtpm-tool serve`.
@@ -114,7 +176,7 @@ mod tests {
             "/tmp/s",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
         assert_eq!(args.family(), Family::Tpm12);
         assert_eq!(args.server, Some(Endpoint::Tcp { host: "127.0.0.1".into(), port: 2321 }));
         assert_eq!(args.ctrl, Endpoint::Unix("/tmp/c".into()));
@@ -131,7 +193,7 @@ mod tests {
         assert_eq!(
             parse(&tpm2)
                 .map(|c| {
-                    let Command::Serve(a) = c.command;
+                    let Command::Serve(a) = c.command else { panic!("not serve") };
                     a.family()
                 })
                 .unwrap(),
@@ -143,11 +205,14 @@ mod tests {
     fn tpm12_identity_options_set_the_engine_config() {
         let base = ["serve", "--ctrl", "tcp:127.0.0.1:1", "--state", "/tmp/s"];
         let args = [&base[..], &["--tpm1.2", "--vendor", "IBM", "--firmware", "0.0"]].concat();
-        let Command::Serve(args) = parse(&args).unwrap().command;
+        let Command::Serve(args) = parse(&args).unwrap().command else { panic!("not serve") };
         let config = args.tpm12_config();
         assert_eq!(config.version.vendor_id, *b"IBM\0");
         assert_eq!((config.version.rev_major, config.version.rev_minor), (0, 0));
-        let Command::Serve(plain) = parse(&[&base[..], &["--tpm1.2"]].concat()).unwrap().command;
+        let Command::Serve(plain) = parse(&[&base[..], &["--tpm1.2"]].concat()).unwrap().command
+        else {
+            panic!("not serve")
+        };
         assert_eq!(plain.tpm12_config().version, tpm12::Config::default().version);
         for bad in [
             &["--vendor", "TOOLONG"][..],
@@ -163,6 +228,24 @@ mod tests {
     #[test]
     fn serve_rejects_a_bad_endpoint() {
         assert!(parse(&["serve", "--tpm2", "--ctrl", "tcp:nope", "--state", "/tmp/s"]).is_err());
+    }
+
+    #[test]
+    fn image_commands_parse() {
+        let cli = parse(&["mgr-image", "inspect", "/tmp/m.img", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::MgrImage(MgrImageCommand::Inspect { json: true, .. })
+        ));
+        assert!(parse(&["mgr-image", "list", "/tmp/m.img"]).is_err(), "list needs the secret");
+        let cli = parse(&["vtpm-image", "inspect", "/tmp/v.img"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::VtpmImage(VtpmImageCommand::Inspect { sector_size: 512, json: false, .. })
+        ));
+        for bad in ["0", "1000", "131072", "x"] {
+            assert!(parse(&["vtpm-image", "inspect", "v", "--sector-size", bad]).is_err());
+        }
     }
 
     #[test]

@@ -61,6 +61,40 @@ pub enum Error {
     Signals(io::Error),
     /// A server thread could not be started.
     Spawn(io::Error),
+    /// A disk image or root secret file could not be read.
+    ImageIo {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// An image is smaller than any image of its kind.
+    ImageTooSmall {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// The smallest image of its kind.
+        minimum: usize,
+    },
+    /// The manager image could not be read or opened.
+    MgrImage {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: mgr_store::Error,
+    },
+    /// The vTPM image could not be read.
+    VtpmImage {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: vtpm_store::Error,
+    },
+    /// An image path that is neither a regular file nor a block device.
+    NotAnImage(PathBuf),
+    /// A root secret file that is neither 32 bytes nor 64 hex digits.
+    BadRootSecret(PathBuf),
 }
 
 impl fmt::Display for Error {
@@ -90,6 +124,22 @@ impl fmt::Display for Error {
             Self::Entropy(e) => write!(f, "operating system random number generator: {e}"),
             Self::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             Self::Spawn(e) => write!(f, "cannot start a server thread: {e}"),
+            Self::ImageIo { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::ImageTooSmall { path, bytes, minimum } => write!(
+                f,
+                "{}: {bytes} bytes, too small for an image of this kind (at least {minimum})",
+                path.display()
+            ),
+            Self::MgrImage { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::VtpmImage { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::NotAnImage(path) => {
+                write!(f, "{}: not a regular file or a block device", path.display())
+            }
+            Self::BadRootSecret(path) => write!(
+                f,
+                "{}: a root secret file holds exactly 32 bytes or 64 hex digits",
+                path.display()
+            ),
         }
     }
 }
@@ -100,7 +150,8 @@ impl std::error::Error for Error {
             Self::Bind { source, .. }
             | Self::StateIo { source, .. }
             | Self::Signals(source)
-            | Self::Spawn(source) => Some(source),
+            | Self::Spawn(source)
+            | Self::ImageIo { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! `vtpm-tool`: host tools for the Rust Xen vTPM.
 //!
-//! Today one job: `serve` runs a software TPM engine behind swtpm's socket
+//! `mgr-image` and `vtpm-image` inspect the manager's and a vTPM's disk images
+//! offline ([`image`]). `serve` runs a software TPM engine behind swtpm's socket
 //! protocol, so that tpm2-tools, swtpm's own `swtpm_ioctl` and `swtpm_bios`, TrouSerS
 //! and QEMU's `-tpmdev emulator` can drive it, with its state persisted the way the
 //! stub domain persists it (saved before every answer). See docs/vtpm-tool.md.
@@ -20,6 +21,7 @@ pub mod data;
 pub mod endpoint;
 pub mod engines;
 mod error;
+pub mod image;
 pub mod machine;
 pub mod server;
 pub mod statedir;

@@ -8,14 +8,23 @@ use signal_hook::iterator::Signals;
 use std::process::ExitCode;
 use std::thread;
 use tpm_engine::Family;
-use vtpm_tool::cli::{Cli, Command, ServeArgs};
+use vtpm_tool::cli::{Cli, Command, MgrImageCommand, ServeArgs, VtpmImageCommand};
 use vtpm_tool::server::{Config, Exit, Server};
-use vtpm_tool::{Error, engines};
+use vtpm_tool::{Error, engines, image};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::MgrImage(MgrImageCommand::Inspect { image, json }) => {
+            image::mgr_inspect(&image, json).map(|report| print!("{report}"))
+        }
+        Command::MgrImage(MgrImageCommand::List { image, root_secret_file, json }) => {
+            image::mgr_list(&image, &root_secret_file, json).map(|report| print!("{report}"))
+        }
+        Command::VtpmImage(VtpmImageCommand::Inspect { image, sector_size, json }) => {
+            image::vtpm_inspect(&image, sector_size, json).map(|report| print!("{report}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
