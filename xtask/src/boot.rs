@@ -114,6 +114,18 @@ pub fn boot_test(ws: &Workspace, wanted: &[String], opts: &BootOptions) -> Resul
     let mut phases = Phases::new();
     let all = scenarios::discover(&ws.root.join("boot-tests"))?;
     let selected = scenarios::select(&all, wanted)?;
+    // Only the default machine (TPM 2.0, one boot) can be booted so far; refuse the others
+    // before any work rather than run them on the wrong machine (issue 7).
+    for (machine, list) in scenarios::machines(&selected) {
+        if machine != scenarios::Machine::DEFAULT {
+            let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "{} need a {machine}; the harness boots only the {} so far",
+                names.join(", "),
+                scenarios::Machine::DEFAULT
+            );
+        }
+    }
     ensure_host_tools()?;
     phases.done("host tools", "qemu-system-x86_64, swtpm, xz, apt-get, dpkg-deb present");
 
