@@ -95,7 +95,14 @@ impl Stage {
     }
 
     fn swtpm(&self) -> Result<Swtpm> {
-        Swtpm::start(&self.dir.join("swtpm-state"), &self.socket(), &self.dir.join("swtpm.log"))
+        self.swtpm_family(false)
+    }
+
+    /// A fresh swtpm: TPM 1.2 when `tpm12`, else TPM 2.0.
+    fn swtpm_family(&self, tpm12: bool) -> Result<Swtpm> {
+        let (state, socket, log) =
+            (self.dir.join("swtpm-state"), self.socket(), self.dir.join("swtpm.log"));
+        Swtpm::start_family(&state, &socket, &log, tpm12)
     }
 
     fn socket(&self) -> PathBuf {
@@ -114,8 +121,22 @@ pub fn boot_test(ws: &Workspace, wanted: &[String], opts: &BootOptions) -> Resul
     let mut phases = Phases::new();
     let all = scenarios::discover(&ws.root.join("boot-tests"))?;
     let selected = scenarios::select(&all, wanted)?;
+    // Only the default machine (TPM 2.0, one boot) can be booted so far; refuse the others
+    // before any work rather than run them on the wrong machine (issue 7).
+    for (machine, list) in scenarios::machines(&selected) {
+        if machine.boots != 1 {
+            let names: Vec<&str> = list.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "{} need a {machine}; the harness boots each machine only once so far",
+                names.join(", ")
+            );
+        }
+    }
     ensure_host_tools()?;
-    phases.done("host tools", "qemu-system-x86_64, swtpm, xz, apt-get, dpkg-deb present");
+    phases.done(
+        "host tools",
+        "qemu-system-x86_64, swtpm, swtpm_setup, xz, apt-get, dpkg-deb present",
+    );
 
     let have_images = images::available(ws);
     let (runnable, skipped): (Vec<Scenario>, Vec<Scenario>) =
@@ -138,20 +159,41 @@ pub fn boot_test(ws: &Workspace, wanted: &[String], opts: &BootOptions) -> Resul
 
     let stage = Stage::new(ws, "boot-test")?;
     let pkgs = fetch_packages(ws, opts, &mut phases)?;
-    let machine = prepare(ws, &stage, &pkgs, &images, "test", &scenarios::plan(&runnable), false)?;
-    phases.done("initramfs", &initrd_sizes(&stage)?);
+    // One QEMU run per machine; all default-machine scenarios share the first.
+    let mut results = Vec::new();
+    let mut serial_logs = Vec::new();
+    let groups = scenarios::machines(&runnable);
+    let several = groups.len() > 1;
+    for (index, (kind, group)) in groups.into_iter().enumerate() {
+        eprintln!(
+            "[xtask] {kind}: {}",
+            group.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        let machine = prepare(ws, &stage, &pkgs, &images, "test", &scenarios::plan(&group), false)?;
+        phases.done("initramfs", &initrd_sizes(&stage)?);
 
-    let _swtpm = stage.swtpm()?;
-    let mut session = boot(&machine, opts, &cache(ws), &mut phases)?;
-    let results = run_scenarios(&mut session, &runnable, opts.verbose);
-    phases.done("scenarios", "");
-    let finished = results.as_ref().is_ok_and(|r| r.len() == runnable.len());
-    if finished {
-        session.wait_exit(POWEROFF_DEADLINE)?;
-        phases.done("power off", "");
+        let _swtpm = stage.swtpm_family(kind.tpm == scenarios::TpmFamily::Tpm12)?;
+        let mut session = boot(&machine, opts, &cache(ws), &mut phases)?;
+        let outcome = run_scenarios(&mut session, &group, opts.verbose);
+        phases.done("scenarios", &kind.to_string());
+        let finished = outcome.as_ref().is_ok_and(|r| r.len() == group.len());
+        if finished {
+            session.wait_exit(POWEROFF_DEADLINE)?;
+            phases.done("power off", "");
+        }
+        drop(session);
+        results.extend(outcome?);
+        // Each machine's run writes the same serial log; keep every one.
+        let log = if several {
+            let kept = machine.serial_log.with_file_name(format!("serial-{}.log", index + 1));
+            fs::rename(&machine.serial_log, &kept)
+                .with_context(|| format!("{}", machine.serial_log.display()))?;
+            kept
+        } else {
+            machine.serial_log.clone()
+        };
+        serial_logs.push(log.display().to_string());
     }
-    drop(session);
-    let results = results?;
 
     let failed: Vec<&str> =
         results.iter().filter(|r| r.failure.is_some()).map(|r| r.name.as_str()).collect();
@@ -159,7 +201,7 @@ pub fn boot_test(ws: &Workspace, wanted: &[String], opts: &BootOptions) -> Resul
     eprintln!(
         "[xtask] boot test took {:.1} s; serial log: {}",
         phases.start.elapsed().as_secs_f64(),
-        machine.serial_log.display()
+        serial_logs.join(", ")
     );
     println!("boot-test: {passed} passed, {} failed, {} skipped", failed.len(), skipped.len());
     if !failed.is_empty() {
@@ -553,12 +595,16 @@ fn ensure_host_tools() -> Result<()> {
             bail!("{tool} is missing: the boot test needs a Debian 12 host");
         }
     }
-    let missing: Vec<&str> =
-        [("qemu-system-x86_64", "qemu-system-x86"), ("swtpm", "swtpm"), ("xz", "xz-utils")]
-            .iter()
-            .filter(|(tool, _)| !process::on_path(tool))
-            .map(|&(_, package)| package)
-            .collect();
+    let missing: Vec<&str> = [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("swtpm", "swtpm"),
+        ("swtpm_setup", "swtpm-tools"),
+        ("xz", "xz-utils"),
+    ]
+    .iter()
+    .filter(|(tool, _)| !process::on_path(tool))
+    .map(|&(_, package)| package)
+    .collect();
     if missing.is_empty() {
         return Ok(());
     }

@@ -150,16 +150,41 @@ pub struct Swtpm {
 }
 
 impl Swtpm {
-    /// Starts a TPM 2.0 swtpm with fresh state in `state_dir`, serving QEMU on `socket`.
-    pub fn start(state_dir: &Path, socket: &Path, log: &Path) -> Result<Self> {
+    /// Starts a TPM 1.2 swtpm (`tpm12`) or a TPM 2.0 one with fresh state in `state_dir`.
+    ///
+    /// A TPM 1.2 is first manufactured with `swtpm_setup` (no `--tpm2`): it creates the
+    /// endorsement key and leaves the TPM enabled and activated without an owner, as a real
+    /// machine's TPM is once switched on in the firmware, so the manager can take ownership.
+    /// A TPM 2.0 needs no set-up: swtpm creates its primary seeds on first start.
+    pub fn start_family(state_dir: &Path, socket: &Path, log: &Path, tpm12: bool) -> Result<Self> {
         if state_dir.exists() {
             fs::remove_dir_all(state_dir).with_context(|| format!("{}", state_dir.display()))?;
         }
         fs::create_dir_all(state_dir)?;
+        if tpm12 {
+            let mut setup = Command::new("swtpm_setup");
+            setup
+                .arg("--tpmstate")
+                .arg(state_dir)
+                .arg("--createek")
+                .arg("--logfile")
+                .arg(log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let status =
+                setup.status().context("cannot run swtpm_setup (apt install swtpm-tools)")?;
+            if !status.success() {
+                bail!("swtpm_setup for a TPM 1.2 failed ({status}); see {}", log.display());
+            }
+        }
         let _ = fs::remove_file(socket);
         let mut cmd = Command::new("swtpm");
-        cmd.args(["socket", "--tpm2"])
-            .arg("--tpmstate")
+        cmd.arg("socket");
+        if !tpm12 {
+            cmd.arg("--tpm2");
+        }
+        cmd.arg("--tpmstate")
             .arg(format!("dir={}", state_dir.display()))
             .arg("--ctrl")
             .arg(format!("type=unixio,path={}", socket.display()))
