@@ -1,7 +1,7 @@
 #!/bin/sh
 # Fault injection: while a Linux guest streams state-changing commands (TPM_Extend) to
 # its TPM 1.2 vTPM, dom0 kills the vTPM domain (`xl destroy`) at a random point, creates
-# it again and re-attaches it to the guest, BT_PARAM_FAULT_TRIALS times (CI: 30; each
+# it again and re-attaches it to the guest, BT_PARAM_FAULT_TRIALS times (CI: 20; each
 # trial takes 15–25 s under emulation). After every restart the state is
 # the one before or the one after the last acknowledged command (boot-tests/guest/
 # extend-stream.sh checks PCR 12), never lost or corrupt. Then an older copy of the
@@ -10,7 +10,7 @@
 # timeout: 3600
 # needs: images
 
-trials=${BT_PARAM_FAULT_TRIALS:-30}
+trials=${BT_PARAM_FAULT_TRIALS:-20}
 bt_vtpm_stack 1.2
 bt_guest_config /etc/xen/guest1.cfg guest1 vtpm0 extend-stream
 bt_create /etc/xen/guest1.cfg
